@@ -1,0 +1,69 @@
+# sspr — make help lists the targets.
+
+GO        ?= go
+BIN       := bin/sspr
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+# Debian packages the tests need: sox cross-checks G.711; spandsp is the
+# reference DTMF detector the comparison test and benchmark run against.
+TEST_DEBS := sox libspandsp-dev pkg-config gcc
+FUZZTIME  ?= 60s
+# The fuzz targets, as package:Target.
+FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint talkoff clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/sspr
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sspr
+
+run: build ## run what there is so far: make tones, decode them
+	@echo "sspr $$($(BIN) version)"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  echo '$$ sspr dtmf gen --digits 4827# keys.wav' && $(BIN) dtmf gen --digits 4827# "$$tmp/keys.wav" && \
+	  echo '$$ sspr dtmf decode --events keys.wav' && $(BIN) dtmf decode --events "$$tmp/keys.wav" && \
+	  echo '$$ sspr dtmf decode keys.wav' && $(BIN) dtmf decode "$$tmp/keys.wav"
+	@echo; $(BIN) help
+
+test: test-deps lint race compare fuzz-short ## install what the tests need, then run every test
+
+test-deps: ## install the Debian packages and Go modules the tests need
+	@.ci/install-deps $(TEST_DEBS)
+	$(GO) mod download
+
+unit: ## the unit tests, quickly
+	$(GO) test ./...
+
+race: ## every test, with the race detector
+	$(GO) test -race -count=1 ./...
+
+compare: test-deps ## our DTMF detector against spandsp on the same audio
+	$(GO) test -count=1 -tags spandsp -run 'Compare|Spandsp' -v ./dtmf/... | grep -E '^(=== RUN|---|ok|FAIL|PASS|\s+compare)' || exit 1
+
+fuzz-short: ## every fuzz target for 10 s (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: ## every fuzz target for FUZZTIME (default 60s)
+	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+bench: test-deps ## benchmarks: the DTMF core, and its speed against spandsp
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./dtmf/ ./sip/media/g711/
+	$(GO) test -tags spandsp -run '^$$' -bench DetectorCompare -benchmem -count 1 ./dtmf/ | tee /tmp/sspr-compare.txt
+	@awk -f .ci/ratio.awk /tmp/sspr-compare.txt
+
+lint: ## gofmt, go vet (with and without build tags)
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags spandsp ./...
+	$(GO) vet -tags purego ./...
+
+talkoff: ## regenerate the talk-off corpus (espeak-ng, sox)
+	dtmf/testdata/talkoff/generate.sh
+
+clean: ## remove build output
+	rm -rf bin

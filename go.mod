@@ -1,0 +1,3 @@
+module github.com/sspr-project/sspr
+
+go 1.26
