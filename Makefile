@@ -6,10 +6,12 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need: sox cross-checks G.711; spandsp is the
 # reference DTMF detector the comparison test and benchmark run against.
+# The SIP peers (SIPp, Kamailio, baresip) come from .ci/peers-deps.
 TEST_DEBS := sox libspandsp-dev pkg-config gcc
 FUZZTIME  ?= 60s
 # The fuzz targets, as package:Target.
-FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV
+FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV \
+             ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint talkoff clean
@@ -32,6 +34,7 @@ test: test-deps lint race compare fuzz-short ## install what the tests need, the
 
 test-deps: ## install the Debian packages and Go modules the tests need
 	@.ci/install-deps $(TEST_DEBS)
+	@.ci/peers-deps
 	$(GO) mod download
 
 unit: ## the unit tests, quickly

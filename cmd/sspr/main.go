@@ -1,6 +1,7 @@
 // Command sspr is the sspr service and its tools.
 //
 //	sspr version [--json]
+//	sspr call [--config FILE] [--trunk sip:HOST:PORT] [flags] NUMBER
 //	sspr dtmf decode [--events] FILE.wav...
 //	sspr dtmf gen --digits KEYS [--on D] [--off D] [--level DBM0] [--twist DB] [--format F] OUT.wav
 //
@@ -59,6 +60,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "version", synopsis: "[--json]", summary: "print the version and build", run: runVersion},
+		{name: "call", synopsis: "[flags] NUMBER", summary: "place one test call through a trunk and collect the keys pressed", run: runCall},
 		{name: "dtmf", summary: "DTMF tools", subcommands: []*command{
 			{name: "dtmf decode", synopsis: "[--events] FILE.wav...", summary: "print the DTMF digits heard in WAV files", run: runDTMFDecode},
 			{name: "dtmf gen", synopsis: "--digits KEYS [flags] OUT.wav", summary: "write DTMF tones to a WAV file", run: runDTMFGen},

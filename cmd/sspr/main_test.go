@@ -27,6 +27,7 @@ sspr is a telephony-first self-service password reset service.
 
 Commands:
   version      print the version and build
+  call         place one test call through a trunk and collect the keys pressed
   dtmf decode  print the DTMF digits heard in WAV files
   dtmf gen     write DTMF tones to a WAV file
   help         show help for a command
