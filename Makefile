@@ -63,6 +63,12 @@ bench: test-deps ## benchmarks: the DTMF core, and its speed against spandsp on 
 	@echo "== Go detector (portable kernel, -tags purego) against spandsp"
 	$(GO) test -tags 'spandsp purego' -run '^$$' -bench DetectorCompare -benchtime 2s -count 3 ./dtmf/ | tee /tmp/sspr-compare-purego.txt
 	@awk -f .ci/ratio.awk /tmp/sspr-compare-purego.txt
+	@echo "== the media path, per packet"
+	$(GO) test -run '^$$' -bench . -benchmem ./sip/media/
+	@echo "== concurrent calls against SIPp (events only: SIPp's per-call media threads are the limit otherwise)"
+	SSPR_LOAD_CALLS=500,1000,2000 $(GO) test -run '^$$' -bench ConcurrentCalls -benchtime 1x -timeout 30m ./sip/
+	@echo "== concurrent calls against SIPp streaming audio both ways"
+	SSPR_LOAD_AUDIO=1 SSPR_LOAD_CALLS=500,1000 $(GO) test -run '^$$' -bench ConcurrentCalls -benchtime 1x -timeout 30m ./sip/
 
 lint: ## gofmt, go vet (with and without build tags)
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -30,10 +30,11 @@ const (
 	// PacingPerCall gives each Play its own timer: the playing goroutine
 	// sleeps until each frame's deadline and writes the frame itself.
 	PacingPerCall
-	// PacingShared runs one pacer goroutine per Engine that writes every
-	// playing session's frames from a deadline heap, waking once for all
-	// frames due within a millisecond. Play reads and encodes the audio
-	// ahead into a small ring and sleeps until the ring runs low.
+	// PacingShared runs, per Engine, one pacer goroutine per processor
+	// (sessions spread by port) that writes its playing sessions' frames
+	// from a deadline heap, waking once for all frames due within a
+	// millisecond. Play reads and encodes the audio ahead into a small
+	// ring and sleeps until the ring runs low.
 	PacingShared
 )
 

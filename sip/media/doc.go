@@ -58,8 +58,8 @@
 //     switched off for the rest of the session.
 //
 // What it costs. CPU: delivering a digit takes a mutex and a look at three
-// timestamps, 65 ns (BenchmarkEmit), per digit, not per packet; switching
-// the detector off makes an audio packet cost 24 ns instead of 200-520 ns
+// timestamps, 45 ns (BenchmarkEmit), per digit, not per packet; switching
+// the detector off makes an audio packet cost 27 ns instead of 190-450 ns
 // (BenchmarkHandle). Behaviour: two genuine presses of one key less than
 // 200 ms apart by different methods count once (Q.24 allows 10 keys a
 // second, 100 ms each, so only a sender mixing methods key by key could
@@ -94,14 +94,14 @@
 // each, CPU time from getrusage, 2-core AMD EPYC shared with other work,
 // medians of several runs):
 //
-//	                        per-call        shared
-//	pacing only ("dry")     3.3 µs/frame    1.8 µs/frame
-//	with sendto, 1000 calls 9.9 µs/frame    8.5 µs/frame  (0.50 vs 0.43 ms CPU per call-second)
-//	with sendto, 3000 calls 8.5 µs/frame    7.6 µs/frame  (0.43 vs 0.38 ms CPU per call-second)
+//	                         per-call       shared
+//	pacing only ("dry")      3.4 µs/frame   1.9 µs/frame
+//	with sendto, 1000 calls  8.2 µs/frame   7.6 µs/frame  (0.41 vs 0.38 ms CPU per call-second)
+//	with sendto, 3000 calls  8.5 µs/frame   7.4 µs/frame  (0.43 vs 0.37 ms CPU per call-second)
 //
-// The shared pacer halves the cost of pacing itself and saves 10-15 % in
+// The shared pacer halves the cost of pacing itself and saves 7-13 % in
 // all, so it is the default (PacingDefault). The sendto system call
-// (BenchmarkWrite: 6.2 µs) dominates either way; batching writes
+// (BenchmarkWrite: 4-6 µs) dominates either way; batching writes
 // (sendmmsg) is the next step if thousands of calls must share a core, and
 // the shared pacer is where it would go. Frames may leave up to 1 ms early
 // with the shared pacer; Stats.Underruns counts the 20 ms slots it found

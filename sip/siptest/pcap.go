@@ -122,6 +122,29 @@ func (s *rtpStream) silence(d time.Duration) {
 	}
 }
 
+// sparseEvery is how often a sparse stream sends one frame of silence.
+// SIPp 3.6.1 plays a pcap's packets back to back across a gap of a second
+// or more, so a sparse stream keeps a packet every sparseEvery.
+const sparseEvery = 200 * time.Millisecond
+
+// skip lets d pass sending one frame of silence every sparseEvery instead
+// of every frame, as a sender with silence suppression does.
+func (s *rtpStream) skip(d time.Duration) {
+	frame := make([]byte, frameSamples)
+	for i := range frame {
+		frame[i] = s.codec.silence()
+	}
+	per := int(sparseEvery / frameTime)
+	for i := range int(d / frameTime) {
+		if i%per == 0 {
+			s.add(s.codec.PT(), false, s.ts, frame)
+			s.at -= frameTime // add advanced time by one frame
+		}
+		s.at += frameTime
+		s.ts += frameSamples
+	}
+}
+
 // pcm appends audio frames of pcm, the last one padded with silence.
 func (s *rtpStream) pcm(pcm []int16) {
 	var buf [frameSamples]int16

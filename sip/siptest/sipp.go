@@ -130,6 +130,11 @@ type UAS struct {
 	// Username and Password are the credentials the Auth callee accepts.
 	// Empty mean DefaultUsername and DefaultPassword.
 	Username, Password string
+	// Sparse makes the DTMF callee send its telephone-events alone, with
+	// no audio around them: SIPp plays each call's media from a thread
+	// of its own, and a continuous stream for thousands of calls at once
+	// costs SIPp more CPU than a 2-core machine has. Load tests use it.
+	Sparse bool
 }
 
 // SIPpPeer is a running SIPp callee. It serves any number of calls, one
@@ -605,12 +610,21 @@ func (s *scenario) writeMedia(c UAS) error {
 	var after rtpStream
 	for _, pt := range pts {
 		fork := st
-		fork.silence(delay)
+		pause := fork.silence
+		if c.Sparse {
+			// SIPp plays a pcap from its first packet: one frame of
+			// silence marks the start, then nothing until the keys.
+			fork.silence(frameTime)
+			pause = fork.skip
+			pause(delay - frameTime)
+		} else {
+			pause(delay)
+		}
 		for i := 0; i < len(s.digits); i++ {
 			if err := fork.event(s.digits[i], digit, uint8(pt)); err != nil {
 				return err
 			}
-			fork.silence(gap)
+			pause(gap)
 		}
 		name := "main.pcap"
 		if s.EchoPT {
@@ -619,13 +633,16 @@ func (s *scenario) writeMedia(c UAS) error {
 		if err := writePcap(filepath.Join(s.Dir, name), fork.pkts); err != nil {
 			return err
 		}
-		s.MainMS = len(fork.pkts) * ms(frameTime)
 		after = fork
 	}
 	if s.EchoPT {
 		s.PTs = pts
 	}
+	s.MainMS = int(after.at / time.Millisecond)
 	s.TailAfterMS = s.MainMS + ms(pcapSlack)
 	st = after
+	if c.Sparse {
+		return tail(frameTime)
+	}
 	return tail(time.Duration(s.HangupMS) * time.Millisecond)
 }
