@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,9 +21,13 @@ import (
 
 // PhoneConfig configures a Phone.
 type PhoneConfig struct {
-	// Listen is the UDP host:port the phone listens on. Zero means
+	// Listen is the host:port the phone listens on. Zero means
 	// 127.0.0.1:0, a free port.
 	Listen string
+	// Transport is "udp", "tcp" or "tls". Zero means "udp".
+	Transport string
+	// TLS holds the certificate a "tls" phone presents.
+	TLS *tls.Config
 	// Media configures the phone's RTP.
 	Media media.Config
 	// UserAgent is the User-Agent header. Zero means "sspr-phone".
@@ -33,15 +38,17 @@ type PhoneConfig struct {
 // the demo's virtual phone. Each INVITE is handed to the handler given to
 // NewPhone, which rings, rejects or answers it.
 type Phone struct {
-	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	dialog  *sipgo.DialogUA
-	media   *media.Engine
-	conn    net.PacketConn
-	addr    netip.AddrPort
-	handler func(*Incoming)
-	ready   chan struct{}
+	log       *slog.Logger
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	dialog    *sipgo.DialogUA
+	media     *media.Engine
+	conn      net.PacketConn // a UDP phone's socket
+	ln        net.Listener   // a TCP or TLS phone's
+	addr      netip.AddrPort
+	handler   func(*Incoming)
+	transport string
+	ready     chan struct{}
 
 	mu      sync.Mutex
 	calls   map[string]*PhoneCall // by dialog ID
@@ -84,39 +91,79 @@ func NewPhone(cfg PhoneConfig, handle func(*Incoming), log *slog.Logger, reg pro
 	if err != nil {
 		return nil, fmt.Errorf("sip: PhoneConfig.Media: %w", err)
 	}
-	conn, err := net.ListenPacket("udp", cfg.Listen)
+	var (
+		conn  net.PacketConn
+		ln    net.Listener
+		local net.Addr
+	)
+	switch cfg.Transport {
+	case "", "udp":
+		cfg.Transport = "udp"
+		conn, err = net.ListenPacket("udp", cfg.Listen)
+		if err == nil {
+			local = conn.LocalAddr()
+		}
+	case "tcp", "tls":
+		if cfg.Transport == "tls" && cfg.TLS == nil {
+			return nil, errors.New("sip: PhoneConfig.TLS: required for a tls phone")
+		}
+		ln, err = net.Listen("tcp", cfg.Listen)
+		if err == nil {
+			if cfg.Transport == "tls" {
+				ln = tls.NewListener(ln, cfg.TLS)
+			}
+			local = ln.Addr()
+		}
+	default:
+		return nil, fmt.Errorf("sip: PhoneConfig.Transport %q: want udp, tcp or tls", cfg.Transport)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sip: PhoneConfig.Listen: %w", err)
 	}
-	addr, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	closeListener := func() {
+		if conn != nil {
+			conn.Close()
+		}
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	addr, err := netip.ParseAddrPort(local.String())
 	if err != nil {
-		conn.Close()
+		closeListener()
 		return nil, fmt.Errorf("sip: PhoneConfig.Listen: %w", err)
 	}
 	host := addr.Addr().String()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
 	if err != nil {
-		conn.Close()
+		closeListener()
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
 	if err != nil {
-		conn.Close()
+		closeListener()
 		ua.Close()
 		return nil, fmt.Errorf("sip: %w", err)
 	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log), sipgo.WithClientHostname(host),
-		sipgo.WithClientConnectionAddr(addr.String()))
+	copts := []sipgo.ClientOption{sipgo.WithClientLogger(log), sipgo.WithClientHostname(host)}
+	if conn != nil {
+		copts = append(copts, sipgo.WithClientConnectionAddr(addr.String()))
+	}
+	cli, err := sipgo.NewClient(ua, copts...)
 	if err != nil {
-		conn.Close()
+		closeListener()
 		ua.Close()
 		return nil, fmt.Errorf("sip: %w", err)
+	}
+	contact := sipmsg.Uri{Scheme: "sip", User: "phone", Host: host, Port: int(addr.Port())}
+	if cfg.Transport != "udp" {
+		contact.UriParams = sipmsg.NewParams()
+		contact.UriParams.Add("transport", cfg.Transport)
 	}
 	p := &Phone{
-		log: log, ua: ua, srv: srv, media: eng, conn: conn, addr: addr, handler: handle,
-		ready: make(chan struct{}), calls: map[string]*PhoneCall{},
-		dialog: &sipgo.DialogUA{Client: cli, ContactHDR: sipmsg.ContactHeader{
-			Address: sipmsg.Uri{Scheme: "sip", User: "phone", Host: host, Port: int(addr.Port())}}},
+		log: log, ua: ua, srv: srv, media: eng, conn: conn, ln: ln, addr: addr, handler: handle,
+		transport: cfg.Transport, ready: make(chan struct{}), calls: map[string]*PhoneCall{},
+		dialog: &sipgo.DialogUA{Client: cli, ContactHDR: sipmsg.ContactHeader{Address: contact}},
 	}
 	srv.OnInvite(p.onInvite)
 	srv.OnAck(p.onAck)
@@ -133,7 +180,11 @@ func (p *Phone) Addr() netip.AddrPort { return p.addr }
 // URI returns a SIP URI that reaches the phone, with user as its user
 // part.
 func (p *Phone) URI(user string) string {
-	return "sip:" + user + "@" + net.JoinHostPort(p.addr.Addr().String(), strconv.Itoa(int(p.addr.Port())))
+	u := "sip:" + user + "@" + net.JoinHostPort(p.addr.Addr().String(), strconv.Itoa(int(p.addr.Port())))
+	if p.transport != "udp" {
+		u += ";transport=" + p.transport
+	}
+	return u
 }
 
 // Ready is closed when Run serves.
@@ -142,8 +193,15 @@ func (p *Phone) Ready() <-chan struct{} { return p.ready }
 // Run serves the phone until ctx is done, then hangs up its calls.
 func (p *Phone) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- p.srv.ServeUDP(p.conn) }()
-	waitServing(p.ua, p.conn.LocalAddr().String())
+	switch {
+	case p.conn != nil:
+		go func() { errc <- p.srv.ServeUDP(p.conn) }()
+		waitServing(p.ua, p.conn.LocalAddr().String())
+	case p.transport == "tls":
+		go func() { errc <- p.srv.ServeTLS(p.ln) }()
+	default:
+		go func() { errc <- p.srv.ServeTCP(p.ln) }()
+	}
 	close(p.ready)
 	var err error
 	select {
@@ -163,16 +221,25 @@ func (p *Phone) Run(ctx context.Context) error {
 		cancel()
 	}
 	p.wg.Wait()
-	p.conn.Close()
+	p.closeListener()
 	if err == nil {
 		<-errc
 	}
 	return nil
 }
 
+func (p *Phone) closeListener() {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	if p.ln != nil {
+		p.ln.Close()
+	}
+}
+
 // Close releases the phone's transports; call it after Run returned.
 func (p *Phone) Close() error {
-	p.conn.Close()
+	p.closeListener()
 	return p.ua.Close()
 }
 
@@ -385,4 +452,23 @@ func (c *PhoneCall) Info(ctx context.Context, contentType string, body []byte) (
 	req.SetBody(body)
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", contentType))
 	return c.sess.Do(ctx, req)
+}
+
+// ReInvite sends a re-INVITE with the phone's SDP, as a session refresh
+// or hold would, ACKs a 2xx, and returns the answer.
+func (c *PhoneCall) ReInvite(ctx context.Context) (*sipmsg.Response, error) {
+	req := sipmsg.NewRequest(sipmsg.INVITE, c.sess.InviteRequest.Contact().Address)
+	req.SetBody(c.sdp)
+	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	res, err := c.sess.Do(ctx, req)
+	if err != nil || !res.IsSuccess() {
+		return res, err
+	}
+	ack := sipmsg.NewRequest(sipmsg.ACK, req.Recipient)
+	ack.AppendHeader(sipmsg.HeaderClone(req.CSeq()))
+	ack.CSeq().MethodName = sipmsg.ACK
+	if err := c.sess.WriteRequest(ack); err != nil {
+		return res, fmt.Errorf("sip: ACK to re-INVITE: %w", err)
+	}
+	return res, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,47 @@ func TestCallCommandUsage(t *testing.T) {
 	run(context.Background(), []string{"call", "--trunk", "127.0.0.1:9", "--timeout", "1s", "100"}, strings.NewReader(""), &stdout, &stderr)
 	if !strings.HasPrefix(stdout.String(), "unreachable: ") {
 		t.Errorf("call to a closed port printed %q, want unreachable first", stdout.String())
+	}
+}
+
+// TestCallCommandConfig: the trunk comes from the sip section of a
+// configuration file, its password from the environment.
+func TestCallCommandConfig(t *testing.T) {
+	p := siptest.SIPp(t, siptest.UAS{Mode: siptest.Auth, Digits: "12#"})
+	t.Setenv("SSPR_TEST_TRUNK_PASSWORD", siptest.DefaultPassword)
+	file := filepath.Join(t.TempDir(), "sspr.yaml")
+	cfg := `
+sip:
+  listen:
+    - transport: udp
+      addr: 127.0.0.1:0
+  ring_timeout: 10s
+  trunks:
+    - name: lab
+      address: sip:` + p.Addr + `
+      username: ` + siptest.DefaultUsername + `
+      password: ${SSPR_TEST_TRUNK_PASSWORD}
+      keepalive: -1s
+  media:
+    bind_ip: 127.0.0.1
+`
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"call", "--config", file, "--expect", "12#", "--json", "100"}, strings.NewReader(""), &stdout, &stderr)
+	var res callResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || code != 0 || res.Outcome != "confirmed" || res.Trunk != "lab" {
+		t.Fatalf("exit %d, %s (stderr %s)", code, stdout.String(), stderr.String())
+	}
+	// A misspelt key is an error that names it, not silently ignored.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("sip:\n  trunkz: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"call", "--config", bad, "100"}, strings.NewReader(""), &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "trunkz") {
+		t.Fatalf("bad config: exit %d, stderr %q", code, stderr.String())
 	}
 }
