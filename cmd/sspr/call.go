@@ -99,7 +99,6 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	sip.SetLibraryLogger(log.With("sip", "sipgo"))
 	res := placeCall(ctx, cfg, log, number, *expect, *timeout)
 	if *asJSON {
 		b, _ := json.Marshal(res)

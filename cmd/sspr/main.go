@@ -15,10 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/sspr-project/sspr/sip"
 )
 
 // Exit statuses.
@@ -29,6 +32,9 @@ const (
 )
 
 func main() {
+	// sipgo's transport and transaction layers log through a package
+	// logger of their own: warnings and errors only, to standard error.
+	sip.SetLibraryLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("sip", "sipgo"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
