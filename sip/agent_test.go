@@ -69,23 +69,10 @@ func startAgent(t *testing.T, trunks []Trunk, tune func(*Config)) (*Agent, *prom
 	return a, reg
 }
 
-// startPhone runs a test phone that hands each call to handle.
+// startPhone runs a UDP test phone that hands each call to handle.
 func startPhone(t *testing.T, handle func(*Incoming)) *Phone {
 	t.Helper()
-	p, err := NewPhone(PhoneConfig{Media: media.Config{BindIP: loopback}}, handle, testLog(t), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		p.Close()
-	})
-	<-p.Ready()
-	return p
+	return startPhoneOn(t, "udp", nil, handle)
 }
 
 func trunkTo(name string, p *Phone) Trunk {
