@@ -1,14 +1,19 @@
 package sip
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sspr-project/sspr/dtmf"
 	"github.com/sspr-project/sspr/sip/media"
+	"github.com/sspr-project/sspr/sip/media/g711"
 )
 
 // testLog logs to the test's output when -v is given with SSPR_TEST_LOG=1.
@@ -497,4 +504,73 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%d) failover = %v, want %v", status, got, want)
 		}
 	}
+}
+
+// TestPlayReachesFarEnd: a prompt played on the call arrives, sample for
+// sample (through µ-law), at the phone, which records it.
+func TestPlayReachesFarEnd(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []int16
+	)
+	answered := make(chan *PhoneCall, 1)
+	p := startPhone(t, func(r *Incoming) {
+		r.OnAudio(func(pcm []int16) {
+			mu.Lock()
+			got = append(got, pcm...)
+			mu.Unlock()
+		})
+		c, err := r.Answer(context.Background())
+		if err != nil {
+			return
+		}
+		answered <- c
+		<-c.Done()
+	})
+	a, _ := startAgent(t, []Trunk{trunkTo("pbx", p)}, nil)
+	c, err := a.Dial(context.Background(), "100", DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Hangup(context.Background())
+	<-answered
+	// 300 ms of a 1 kHz tone, as PCM16.
+	pcm := make([]int16, 2400)
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*1000*float64(i)/8000))
+	}
+	raw := make([]byte, 2*len(pcm))
+	for i, s := range pcm {
+		binary.LittleEndian.PutUint16(raw[2*i:], uint16(s))
+	}
+	if err := c.Play(context.Background(), bytes.NewReader(raw), dtmf.EncodingPCM16); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int16, len(pcm))
+	for i, s := range pcm {
+		want[i] = g711.DecodeULaw(g711.EncodeULaw(s))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		found := containsRun(got, want)
+		mu.Unlock()
+		if found {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Fatalf("the phone heard %d samples, without the %d played", len(got), len(want))
+}
+
+// containsRun reports whether want occurs in got.
+func containsRun(got, want []int16) bool {
+	for i := 0; i+len(want) <= len(got); i++ {
+		if slices.Equal(got[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }

@@ -245,11 +245,12 @@ func (p *Phone) Close() error {
 
 // Incoming is a call ringing at the phone, not yet answered.
 type Incoming struct {
-	p    *Phone
-	req  *sipmsg.Request
-	sess *sipgo.DialogServerSession
-	done chan struct{} // closed when the handler has decided
-	once sync.Once
+	p       *Phone
+	onAudio func(pcm []int16)
+	req     *sipmsg.Request
+	sess    *sipgo.DialogServerSession
+	done    chan struct{} // closed when the handler has decided
+	once    sync.Once
 }
 
 // User returns the user part of the Request-URI: the number called.
@@ -257,6 +258,11 @@ func (r *Incoming) User() string { return r.req.Recipient.User }
 
 // Request returns the INVITE.
 func (r *Incoming) Request() *sipmsg.Request { return r.req }
+
+// OnAudio sets f to receive the caller's audio once the call is answered,
+// decoded, packet by packet (see media.Session.OnAudio). Call it before
+// Answer.
+func (r *Incoming) OnAudio(f func(pcm []int16)) { r.onAudio = f }
 
 // Cancelled is closed if the caller gives up (CANCEL) before the answer.
 func (r *Incoming) Cancelled() <-chan struct{} { return r.sess.Context().Done() }
@@ -298,6 +304,9 @@ func (r *Incoming) Answer(ctx context.Context) (*PhoneCall, error) {
 	}
 	if ip, err := netip.ParseAddrPort(r.req.Source()); err == nil {
 		ms.SetPeerIP(ip.Addr())
+	}
+	if r.onAudio != nil {
+		ms.OnAudio(r.onAudio)
 	}
 	ms.Start()
 	watching := r.p.goAdd(func() {

@@ -292,7 +292,7 @@ func checkExtensions(ext []byte, profile uint16) bool {
 func (s *Session) audio(k ptKind, now time.Time) {
 	s.c.audio.Add(1)
 	r := &s.rx
-	if r.eventSeen {
+	if r.eventSeen && s.onAudio == nil {
 		return
 	}
 	pl := r.pkt.Payload
@@ -304,6 +304,12 @@ func (s *Session) audio(k ptKind, now time.Time) {
 			n = g711.DecodeALawFrame(r.pcm[:], pl)
 		}
 		pl = pl[n:]
+		if s.onAudio != nil {
+			s.onAudio(r.pcm[:n])
+		}
+		if r.eventSeen {
+			continue
+		}
 		r.tones = r.det.Detect(r.pcm[:n], r.tones[:0])
 		r.samples += int64(n)
 		// A key is reported when the detector first confirms it, or, if

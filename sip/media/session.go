@@ -80,6 +80,10 @@ type Session struct {
 	port  int
 	local netip.AddrPort
 
+	// onAudio, set before Start, receives the decoded audio of every
+	// accepted packet on the receive goroutine.
+	onAudio func(pcm []int16)
+
 	mu         sync.Mutex // guards the set-up state below
 	neg        negotiation
 	negotiated bool
@@ -191,6 +195,19 @@ func (s *Session) SetPeerIP(ip netip.Addr) {
 	defer s.mu.Unlock()
 	if !s.started {
 		s.peerIP = ip.Unmap()
+	}
+}
+
+// OnAudio sets f to receive the far end's audio, decoded to 8 kHz PCM,
+// packet by packet, on the session's receive goroutine: to record it, or
+// to forward it (the demo phone plays it in the browser). f must not keep
+// pcm after it returns, nor block. Call it before Start; later calls are
+// ignored.
+func (s *Session) OnAudio(f func(pcm []int16)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.onAudio = f
 	}
 }
 
