@@ -51,9 +51,7 @@ fuzz-short: ## every fuzz target for 10 s (part of make test)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 fuzz: ## every fuzz target for FUZZTIME (default 60s)
-	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t##*:}; \
-	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
+	@GO=$(GO) .ci/fuzz $(FUZZTIME) $(FUZZ)
 
 bench: test-deps ## benchmarks: the DTMF core, and its speed against spandsp on the same audio
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./dtmf/ ./sip/media/g711/
