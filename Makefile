@@ -14,7 +14,7 @@ FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf
              ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint talkoff clean
+.PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint prompts talkoff clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ lint: ## gofmt, go vet (with and without build tags)
 	$(GO) vet ./...
 	$(GO) vet -tags spandsp ./...
 	$(GO) vet -tags purego ./...
+
+prompts: ## regenerate the built-in IVR prompts (espeak-ng, sox)
+	ivr/prompts/generate.sh
 
 talkoff: ## regenerate the talk-off corpus (espeak-ng, sox)
 	dtmf/testdata/talkoff/generate.sh

@@ -38,6 +38,9 @@ type DialOptions struct {
 	// OnProgress, when set, is called from Dial's goroutine as the call
 	// progresses, at most once per step.
 	OnProgress func(Progress)
+	// OnAudio, when set, receives the far end's audio once answered (see
+	// media.Session.OnAudio): to record what the call heard.
+	OnAudio func(pcm []int16)
 }
 
 // errRingTimeout is the cause of a CANCEL sent when the phone rang too
@@ -369,6 +372,9 @@ func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOp
 	}
 	if ip, err := netip.ParseAddrPort(res.Source()); err == nil {
 		ms.SetPeerIP(ip.Addr())
+	}
+	if opts.OnAudio != nil {
+		ms.OnAudio(opts.OnAudio)
 	}
 	ms.Start()
 	keepMedia = true

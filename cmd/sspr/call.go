@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -18,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sspr-project/sspr/dtmf"
+	"github.com/sspr-project/sspr/ivr"
 	"github.com/sspr-project/sspr/sip"
 )
 
@@ -25,8 +23,11 @@ import (
 // set: the sip package's call outcomes plus the input results.
 type callResult struct {
 	Outcome      string   `json:"outcome"`
+	Mode         string   `json:"mode"`
 	Digits       string   `json:"digits"`
 	Expected     string   `json:"expected"`
+	Match        string   `json:"match,omitempty"`
+	Code         string   `json:"code,omitempty"`
 	Methods      []string `json:"methods,omitempty"`
 	SIPStatus    int      `json:"sip_status,omitempty"`
 	Reason       string   `json:"reason,omitempty"`
@@ -38,21 +39,19 @@ type callResult struct {
 	Error        string   `json:"error,omitempty"`
 }
 
-// The input results of `sspr call`, beside the call outcomes of package
-// sip.
-const (
-	outcomeConfirmed  = "confirmed"
-	outcomeWrongInput = "wrong-input"
-	outcomeNoInput    = "no-input"
-)
-
 func runCall(ctx context.Context, e *env, args []string) int {
 	flags := newFlagSet("call", "[flags] NUMBER", `
-Place one call to NUMBER through a trunk, play a short prompt, collect the
-keys the callee presses until # or the timeout, hang up and print the
-outcome: confirmed, wrong-input, no-input, no-answer, busy, rejected,
+Place one verification call to NUMBER through a trunk, as the reset
+service does, and print how it went: confirmed, code-delivered,
+fraud-reported, wrong-input, no-input, no-answer, busy, rejected,
 unreachable, hung-up, media-timeout or failed. Exit status 0 only when the
-keys equal --expect.
+keys pressed equal --expect (in code mode: when the code was delivered).
+
+--mode picks the conversation: confirm (press #), pin (key the PIN, then
+#), match (key the digits shown, then #) or code (press # to hear a code).
+Without --mode: confirm when --expect is #, else pin. --expect is the whole
+key sequence, closing # included: a PIN is 4827#, match digits 37#; in
+match mode without --expect, random digits are chosen and printed.
 
 The trunk comes from --config (the sip section of an sspr configuration
 file) or from --trunk and the flags after it. The password may also be
@@ -65,8 +64,12 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 	caFile := flags.String("ca-file", "", "CA certificates (PEM) for a TLS trunk")
 	listen := flags.String("listen", "127.0.0.1:0", "local SIP address (with --trunk)")
 	callerID := flags.String("caller-id", "", "caller number to present")
-	expect := flags.String("expect", "#", "the whole key sequence expected, closing # included")
-	timeout := flags.Duration("timeout", 30*time.Second, "how long to ring, and then how long to wait for the keys")
+	mode := flags.String("mode", "", "confirm, pin, match or code (see above)")
+	language := flags.String("language", "", "language of the prompts (default: the prompt set's)")
+	promptDir := flags.String("prompts", "", "directory of recordings replacing or adding to the built-in prompts")
+	expect := flags.String("expect", "", "the whole key sequence expected, closing # included (default #)")
+	attempts := flags.Int("attempts", 1, "entries the callee gets")
+	timeout := flags.Duration("timeout", 30*time.Second, "how long to ring, and then how long to wait for the first key")
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	verbose := flags.Bool("verbose", false, "log the call's progress to standard error")
 	operands, status, ok := flags.parse(e, args)
@@ -78,6 +81,8 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 		return flags.usageError(e, "want exactly one NUMBER")
 	case *timeout <= 0:
 		return flags.usageError(e, "--timeout %v: must be positive", *timeout)
+	case *attempts <= 0:
+		return flags.usageError(e, "--attempts %d: must be positive", *attempts)
 	case *configFile == "" && *trunkAddr == "":
 		return flags.usageError(e, "--config or --trunk is required")
 	}
@@ -86,7 +91,11 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 			return flags.usageError(e, "--expect: %q is not a DTMF key", (*expect)[i])
 		}
 	}
-	number := operands[0]
+	req, expected, err := callRequest(*mode, *expect)
+	if err != nil {
+		return flags.usageError(e, "%v", err)
+	}
+	req.Number, req.Language, req.Attempts = operands[0], *language, *attempts
 
 	cfg, err := callConfig(*configFile, *trunkAddr, *transport, *user, *password, *caFile, *listen, *callerID)
 	if err != nil {
@@ -94,22 +103,72 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 		return exitUsage
 	}
 	cfg.RingTimeout = *timeout
+	prompts, err := ivr.DefaultPrompts()
+	if err == nil && *promptDir != "" {
+		prompts, err = ivr.LoadPrompts(*promptDir, prompts)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "sspr call: prompts: %v\n", err)
+		return exitUsage
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	res := placeCall(ctx, cfg, log, number, *expect, *timeout)
+	res := placeCall(ctx, cfg, ivr.Config{Prompts: prompts, FirstKeyTimeout: *timeout, Logger: log}, log, req, expected)
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(e.stdout, "%s\n", b)
 	} else {
 		fmt.Fprintln(e.stdout, res.String())
 	}
-	if res.Outcome == outcomeConfirmed {
+	if res.Outcome == string(ivr.Confirmed) || res.Outcome == string(ivr.CodeDelivered) {
 		return exitOK
 	}
 	return exitFail
+}
+
+// callRequest builds the verification of --mode and --expect, and returns
+// the key sequence that passes.
+func callRequest(mode, expect string) (ivr.Request, string, error) {
+	if mode == "" {
+		mode = string(ivr.ModeConfirm)
+		if expect != "" && expect != "#" {
+			mode = string(ivr.ModePIN)
+		}
+	}
+	m, err := ivr.ParseMode(mode)
+	if err != nil {
+		return ivr.Request{}, "", fmt.Errorf("--mode: %w", err)
+	}
+	req := ivr.Request{Mode: m}
+	body, hasPound := strings.CutSuffix(expect, "#")
+	switch m {
+	case ivr.ModeConfirm, ivr.ModeCode:
+		if expect != "" && expect != "#" {
+			return req, "", fmt.Errorf("--expect %q: %s mode expects #", expect, m)
+		}
+		if m == ivr.ModeCode {
+			req.Code = ivr.NewCode(0)
+		}
+		return req, "#", nil
+	case ivr.ModePIN:
+		if !hasPound || body == "" || strings.ContainsAny(body, "*#ABCD") {
+			return req, "", fmt.Errorf("--expect %q: pin mode wants the PIN's digits, then # (4827#)", expect)
+		}
+		req.CheckPIN = func(pin string) bool { return pin == body }
+		return req, expect, nil
+	}
+	// Match mode.
+	if expect == "" {
+		body = ivr.NewMatch()
+		expect = body + "#"
+	} else if !hasPound || body == "" || strings.ContainsAny(body, "0*#ABCD") {
+		return req, "", fmt.Errorf("--expect %q: match mode wants digits 1-9, then # (37#)", expect)
+	}
+	req.Match = body
+	return req, expect, nil
 }
 
 // callConfig builds the agent's configuration from a file or from flags.
@@ -159,20 +218,25 @@ func callConfig(file, trunkAddr, transport, user, password, caFile, listen, call
 // it need not appear on the command line.
 func envPassword() string { return os.Getenv("SSPR_TRUNK_PASSWORD") }
 
-// placeCall makes the call and collects the keys.
-func placeCall(ctx context.Context, cfg sip.Config, log *slog.Logger, number, expect string, timeout time.Duration) callResult {
+// placeCall runs one verification call and reports it.
+func placeCall(ctx context.Context, cfg sip.Config, icfg ivr.Config, log *slog.Logger, req ivr.Request, expect string) callResult {
 	start := time.Now()
-	res := callResult{Expected: expect}
+	res := callResult{Mode: string(req.Mode), Expected: expect, Match: req.Match, Code: req.Code}
 	finish := func() callResult {
 		res.DurationMS = time.Since(start).Milliseconds()
 		return res
 	}
 	agent, err := sip.New(cfg, log, prometheus.NewRegistry())
 	if err != nil {
-		res.Outcome, res.Error = string(sip.Failed), err.Error()
+		res.Outcome, res.Error = string(ivr.Failed), err.Error()
 		return finish()
 	}
 	defer agent.Close()
+	verifier, err := ivr.New(icfg, prometheus.NewRegistry())
+	if err != nil {
+		res.Outcome, res.Error = string(ivr.Failed), err.Error()
+		return finish()
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- agent.Run(runCtx) }()
@@ -183,77 +247,34 @@ func placeCall(ctx context.Context, cfg sip.Config, log *slog.Logger, number, ex
 	select {
 	case <-agent.Ready():
 	case err := <-ran:
-		res.Outcome, res.Error = string(sip.Failed), fmt.Sprint(err)
+		res.Outcome, res.Error = string(ivr.Failed), fmt.Sprint(err)
 		return finish()
 	}
 
-	call, err := agent.Dial(ctx, number, sip.DialOptions{RingTimeout: timeout})
-	if err != nil {
-		res.Outcome = string(sip.OutcomeOf(err))
+	d := &dialer{agent: agent, opts: sip.DialOptions{RingTimeout: cfg.RingTimeout}}
+	out := verifier.Verify(ctx, d, req, nil)
+	res.Outcome, res.SIPStatus = string(out.Result), out.Status
+	res.SetupMS, res.FirstDigitMS = out.Setup.Milliseconds(), out.KeyLatency.Milliseconds()
+	var de *ivr.DialError
+	if errors.As(out.Err, &de) {
 		var ce *sip.CallError
-		if errors.As(err, &ce) {
-			res.SIPStatus, res.Reason, res.Trunk = ce.Status, ce.Reason, ce.Trunk
-		}
-		res.Error = err.Error()
-		return finish()
-	}
-	res.Trunk, res.CallID, res.SetupMS = call.Trunk(), call.ID(), call.SetupTime().Milliseconds()
-	res.SIPStatus = 200
-
-	playCtx, stopPrompt := context.WithCancel(ctx)
-	defer stopPrompt()
-	go func() { _ = call.Play(playCtx, bytes.NewReader(promptBeeps()), dtmf.EncodingPCM16) }()
-
-	wait := time.NewTimer(timeout)
-	defer wait.Stop()
-	var digits strings.Builder
-	methods := map[string]bool{}
-	outcome := ""
-collect:
-	for {
-		select {
-		case d, ok := <-call.Digits():
-			if !ok { // the call ended
-				<-call.Done()
-				outcome = string(call.Outcome())
-				break collect
-			}
-			stopPrompt() // barge-in
-			if digits.Len() == 0 {
-				res.FirstDigitMS = time.Since(call.AnsweredAt()).Milliseconds()
-			}
-			digits.WriteByte(d.Key)
-			if !methods[d.Method.String()] {
-				methods[d.Method.String()] = true
-				res.Methods = append(res.Methods, d.Method.String())
-			}
-			if d.Key == '#' || digits.Len() >= 32 {
-				break collect
-			}
-		case <-call.Done():
-			outcome = string(call.Outcome())
-			break collect
-		case <-wait.C:
-			break collect
-		case <-ctx.Done():
-			outcome = string(sip.Failed)
-			res.Error = "interrupted"
-			break collect
+		if errors.As(de.Err, &ce) {
+			res.Reason, res.Trunk = ce.Reason, ce.Trunk
 		}
 	}
-	hctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	_ = call.Hangup(hctx)
-	cancel()
-	res.Digits = digits.String()
-	switch {
-	case res.Digits == expect:
-		res.Outcome = outcomeConfirmed
-	case outcome != "":
-		res.Outcome = outcome
-	case res.Digits == "":
-		res.Outcome = outcomeNoInput
-	default:
-		res.Outcome = outcomeWrongInput
+	if out.Err != nil {
+		res.Error = out.Err.Error()
+	}
+	if c := d.last; c != nil {
+		res.Trunk, res.CallID = c.Trunk(), c.ID()
+	}
+	if k := d.lastKeys; k != nil {
+		res.Digits, res.Methods = k.pressed()
+	}
+	// A pass needs the keys to equal --expect, whatever the conversation
+	// made of them.
+	if res.Outcome == string(ivr.Confirmed) && res.Digits != expect {
+		res.Outcome = string(ivr.WrongInput)
 	}
 	return finish()
 }
@@ -261,7 +282,13 @@ collect:
 // String is the one-line human form of a result.
 func (r callResult) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: keys %q, expected %q", r.Outcome, r.Digits, r.Expected)
+	fmt.Fprintf(&b, "%s: %s mode, keys %q, expected %q", r.Outcome, r.Mode, r.Digits, r.Expected)
+	if r.Match != "" {
+		fmt.Fprintf(&b, " (the number shown: %s)", r.Match)
+	}
+	if r.Code != "" {
+		fmt.Fprintf(&b, " (the code spoken: %s)", r.Code)
+	}
 	if len(r.Methods) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(r.Methods, ", "))
 	}
@@ -282,21 +309,4 @@ func (r callResult) String() string {
 		fmt.Fprintf(&b, "; %s", r.Error)
 	}
 	return b.String()
-}
-
-// promptBeeps is the prompt of `sspr call`: two short 440 Hz beeps, as
-// 8 kHz little-endian PCM.
-func promptBeeps() []byte {
-	var pcm []int16
-	for range 2 {
-		for i := range 1600 { // 200 ms
-			pcm = append(pcm, int16(8000*math.Sin(2*math.Pi*440*float64(i)/dtmf.SampleRate)))
-		}
-		pcm = append(pcm, make([]int16, 1600)...)
-	}
-	b := make([]byte, 2*len(pcm))
-	for i, s := range pcm {
-		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
-	}
-	return b
 }

@@ -36,6 +36,11 @@ func TestCallCommand(t *testing.T) {
 		{"no-answer", siptest.UAS{Mode: siptest.NoAnswer}, []string{"--timeout", "1s"}, "no-answer", "", 0, 1},
 		{"no-input", siptest.UAS{Mode: siptest.Silent}, []string{"--timeout", "1s"}, "no-input", "", 200, 1},
 		{"hung-up", siptest.UAS{Mode: siptest.Bye, ByeAfter: 500 * time.Millisecond}, []string{"--timeout", "5s"}, "hung-up", "", 200, 1},
+		{"match", siptest.UAS{Mode: siptest.DTMF, Digits: "37#"}, []string{"--mode", "match", "--expect", "37#"}, "confirmed", "37#", 200, 0},
+		{"match-wrong", siptest.UAS{Mode: siptest.DTMF, Digits: "73#"}, []string{"--mode", "match", "--expect", "37#"}, "wrong-input", "73#", 200, 1},
+		{"pin-mode", siptest.UAS{Mode: siptest.DTMF, Digits: "4827#"}, []string{"--mode", "pin", "--expect", "4827#", "--language", "de"}, "confirmed", "4827#", 200, 0},
+		{"fraud", siptest.UAS{Mode: siptest.DTMF, Digits: "0"}, []string{"--mode", "match", "--expect", "37#"}, "fraud-reported", "0", 200, 1},
+		{"code", siptest.UAS{Mode: siptest.DTMF, Digits: "#"}, []string{"--mode", "code"}, "code-delivered", "#", 200, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +66,10 @@ func TestCallCommand(t *testing.T) {
 
 func TestCallCommandUsage(t *testing.T) {
 	for _, args := range [][]string{
+		{"call", "--trunk", "127.0.0.1:5060", "--mode", "nope", "100"},
+		{"call", "--trunk", "127.0.0.1:5060", "--mode", "match", "--expect", "30#", "100"},
+		{"call", "--trunk", "127.0.0.1:5060", "--mode", "pin", "--expect", "1234", "100"},
+		{"call", "--trunk", "127.0.0.1:5060", "--mode", "code", "--expect", "1#", "100"},
 		{"call"},
 		{"call", "100"},
 		{"call", "--trunk", "127.0.0.1:5060", "--expect", "12x", "100"},
