@@ -97,12 +97,19 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 	}
 	req.Number, req.Language, req.Attempts = operands[0], *language, *attempts
 
-	cfg, err := callConfig(*configFile, *trunkAddr, *transport, *user, *password, *caFile, *listen, *callerID)
+	cfg, icfg, err := callConfig(*configFile, *trunkAddr, *transport, *user, *password, *caFile, *listen, *callerID)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "sspr call: %v\n", err)
 		return exitUsage
 	}
 	cfg.RingTimeout = *timeout
+	// Flags win over the file.
+	if *promptDir == "" {
+		*promptDir = icfg.Prompts
+	}
+	if req.Language == "" {
+		req.Language = icfg.Language
+	}
 	prompts, err := ivr.DefaultPrompts()
 	if err == nil && *promptDir != "" {
 		prompts, err = ivr.LoadPrompts(*promptDir, prompts)
@@ -116,7 +123,8 @@ given in the environment variable SSPR_TRUNK_PASSWORD.`)
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	res := placeCall(ctx, cfg, ivr.Config{Prompts: prompts, FirstKeyTimeout: *timeout, Logger: log}, log, req, expected)
+	res := placeCall(ctx, cfg, ivr.Config{Prompts: prompts, FirstKeyTimeout: *timeout,
+		InterDigitTimeout: icfg.InterDigitTimeout, Logger: log}, log, req, expected)
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(e.stdout, "%s\n", b)
@@ -171,31 +179,36 @@ func callRequest(mode, expect string) (ivr.Request, string, error) {
 	return req, expect, nil
 }
 
-// callConfig builds the agent's configuration from a file or from flags.
-func callConfig(file, trunkAddr, transport, user, password, caFile, listen, callerID string) (sip.Config, error) {
-	var cfg sip.Config
+// callConfig builds the agent's configuration, and reads the ivr
+// section, from a file or from flags.
+func callConfig(file, trunkAddr, transport, user, password, caFile, listen, callerID string) (sip.Config, ivrConfig, error) {
+	var (
+		cfg  sip.Config
+		icfg ivrConfig
+	)
 	if file != "" {
 		fc, err := loadConfig(file)
 		if err != nil {
-			return cfg, fmt.Errorf("--config: %w", err)
+			return cfg, icfg, fmt.Errorf("--config: %w", err)
 		}
 		if cfg, err = fc.SIP.agentConfig(); err != nil {
-			return cfg, fmt.Errorf("--config %s: %w", file, err)
+			return cfg, icfg, fmt.Errorf("--config %s: %w", file, err)
 		}
+		icfg = fc.IVR
 	}
 	if trunkAddr == "" {
-		return cfg, nil
+		return cfg, icfg, nil
 	}
 	if password == "" {
 		password = envPassword()
 	}
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
-		return cfg, fmt.Errorf("--listen %q: %w", listen, err)
+		return cfg, icfg, fmt.Errorf("--listen %q: %w", listen, err)
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return cfg, fmt.Errorf("--listen %q: want an IP address: %w", listen, err)
+		return cfg, icfg, fmt.Errorf("--listen %q: want an IP address: %w", listen, err)
 	}
 	// A TLS call needs no certificate of its own: listen on UDP, and let
 	// the TLS connection carry the call's requests both ways.
@@ -211,7 +224,7 @@ func callConfig(file, trunkAddr, transport, user, password, caFile, listen, call
 	if !cfg.Media.BindIP.IsValid() {
 		cfg.Media.BindIP = ip
 	}
-	return cfg, nil
+	return cfg, icfg, nil
 }
 
 // envPassword returns the trunk password from the environment, so that

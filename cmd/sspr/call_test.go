@@ -119,6 +119,25 @@ sip:
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || code != 0 || res.Outcome != "confirmed" || res.Trunk != "lab" {
 		t.Fatalf("exit %d, %s (stderr %s)", code, stdout.String(), stderr.String())
 	}
+	// The ivr section: a prompt directory with a broken recording is
+	// refused at start-up, naming the file.
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "en"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "en", "goodbye.wav"), []byte("not a wav"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPrompts := filepath.Join(t.TempDir(), "prompts.yaml")
+	if err := os.WriteFile(withPrompts, []byte(cfg+"ivr:\n  prompts: "+dir+"\n  language: de\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"call", "--config", withPrompts, "100"}, strings.NewReader(""), &stdout, &stderr); code != exitUsage ||
+		!strings.Contains(stderr.String(), filepath.Join("en", "goodbye.wav")) {
+		t.Fatalf("broken prompt: exit %d, stderr %q", code, stderr.String())
+	}
 	// A misspelt key is an error that names it, not silently ignored.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("sip:\n  trunkz: []\n"), 0o600); err != nil {

@@ -21,6 +21,18 @@ import (
 // file that holds them.
 type fileConfig struct {
 	SIP sipConfig `yaml:"sip"`
+	IVR ivrConfig `yaml:"ivr"`
+}
+
+// ivrConfig is the ivr section: what the verification call says and how
+// long it waits.
+type ivrConfig struct {
+	// Prompts is a directory of recordings (<language>/<name>.wav) that
+	// replace or add to the built-in prompts.
+	Prompts           string        `yaml:"prompts"`
+	Language          string        `yaml:"language"`
+	FirstKeyTimeout   time.Duration `yaml:"first_key_timeout"`
+	InterDigitTimeout time.Duration `yaml:"inter_digit_timeout"`
 }
 
 // sipConfig is the sip section: the user agent, its trunks and its media.
