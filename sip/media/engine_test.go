@@ -60,11 +60,12 @@ func TestConfig(t *testing.T) {
 
 func TestPortPool(t *testing.T) {
 	// Six even ports; another process holds the second.
-	cfg := Config{BindIP: loopback, PortMin: 44100, PortMax: 44110}
+	base := freePortBlock(t, 11)
+	cfg := Config{BindIP: loopback, PortMin: base, PortMax: base + 10}
 	e, _ := newEngine(t, cfg)
-	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 44102})
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: base + 2})
 	if err != nil {
-		t.Skipf("port 44102 is busy: %v", err)
+		t.Fatalf("port %d was free a moment ago: %v", base+2, err)
 	}
 	defer other.Close()
 	var ss []*Session
@@ -77,17 +78,18 @@ func TestPortPool(t *testing.T) {
 		ss = append(ss, s)
 		ports = append(ports, s.LocalAddr().Port())
 	}
-	want := []uint16{44100, 44104, 44106, 44108, 44110}
+	b := uint16(base)
+	want := []uint16{b, b + 4, b + 6, b + 8, b + 10}
 	for i := range want {
 		if ports[i] != want[i] {
-			t.Fatalf("ports %v, want %v (even, rotating, 44102 skipped)", ports, want)
+			t.Fatalf("ports %v, want %v (even, rotating, %d skipped)", ports, want, base+2)
 		}
 	}
 	if _, err := e.Open(); !errors.Is(err, ErrNoPorts) {
 		t.Fatalf("Open with the range full: %v, want ErrNoPorts", err)
 	}
 	// Released ports are reused in rotation order, from where the last
-	// search stopped (after 44102, which the full-range Open tried).
+	// search stopped (after base+2, which the full-range Open tried).
 	_ = ss[0].Close()
 	_ = ss[0].Close()
 	_ = ss[2].Close()
@@ -95,15 +97,15 @@ func TestPortPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := s.LocalAddr().Port(); p != 44106 {
-		t.Fatalf("reopened on %d, want 44106", p)
+	if p := s.LocalAddr().Port(); p != b+6 {
+		t.Fatalf("reopened on %d, want %d", p, b+6)
 	}
 	s2, err := e.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := s2.LocalAddr().Port(); p != 44100 {
-		t.Fatalf("reopened on %d, want 44100 (the rotation wrapped)", p)
+	if p := s2.LocalAddr().Port(); p != b {
+		t.Fatalf("reopened on %d, want %d (the rotation wrapped)", p, b)
 	}
 	for _, s := range append(ss, s, s2) {
 		_ = s.Close()
@@ -124,4 +126,26 @@ func TestOpenBindError(t *testing.T) {
 			t.Fatalf("port slot %d still reserved", i)
 		}
 	}
+}
+
+// freePortBlock returns the first port of n consecutive UDP ports on
+// loopback that are free now, searching 44100-59999.
+func freePortBlock(t *testing.T, n int) int {
+	t.Helper()
+	for base := 44100; base+n < 60000; base += 2 * n {
+		free := true
+		for p := base; p < base+n && free; p++ {
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+			if err != nil {
+				free = false
+				continue
+			}
+			c.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free block of UDP ports on loopback")
+	return 0
 }
