@@ -6,7 +6,8 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need: sox cross-checks G.711; spandsp is the
 # reference DTMF detector the comparison test and benchmark run against.
-# The SIP peers (SIPp, Kamailio, baresip) come from .ci/peers-deps.
+# The SIP peers (SIPp, Kamailio, baresip) come from .ci/peers-deps, the
+# directory servers (OpenLDAP slapd, Samba AD) from .ci/directory-deps.
 TEST_DEBS := sox libspandsp-dev pkg-config gcc
 FUZZTIME  ?= 60s
 # The fuzz targets, as package:Target.
@@ -35,6 +36,7 @@ test: test-deps lint race compare fuzz-short ## install what the tests need, the
 test-deps: ## install the Debian packages and Go modules the tests need
 	@.ci/install-deps $(TEST_DEBS)
 	@.ci/peers-deps
+	@.ci/directory-deps
 	$(GO) mod download
 
 unit: ## the unit tests, quickly
