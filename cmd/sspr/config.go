@@ -20,8 +20,9 @@ import (
 // as ${NAME} (an environment variable) or through a *_file key naming a
 // file that holds them.
 type fileConfig struct {
-	SIP sipConfig `yaml:"sip"`
-	IVR ivrConfig `yaml:"ivr"`
+	SIP       sipConfig       `yaml:"sip"`
+	IVR       ivrConfig       `yaml:"ivr"`
+	Directory directoryConfig `yaml:"directory"`
 }
 
 // ivrConfig is the ivr section: what the verification call says and how

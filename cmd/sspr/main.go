@@ -2,6 +2,7 @@
 //
 //	sspr version [--json]
 //	sspr call [--config FILE] [--trunk sip:HOST:PORT] [flags] NUMBER
+//	sspr directory status|find|unlock --config FILE [USER]
 //	sspr dtmf decode [--events] FILE.wav...
 //	sspr dtmf gen --digits KEYS [--on D] [--off D] [--level DBM0] [--twist DB] [--format F] OUT.wav
 //
@@ -66,7 +67,12 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "version", synopsis: "[--json]", summary: "print the version and build", run: runVersion},
-		{name: "call", synopsis: "[flags] NUMBER", summary: "place one test call through a trunk and collect the keys pressed", run: runCall},
+		{name: "call", synopsis: "[flags] NUMBER", summary: "place one verification call through a trunk and report it", run: runCall},
+		{name: "directory", summary: "directory tools for the helpdesk", subcommands: []*command{
+			{name: "directory status", synopsis: "--config FILE", summary: "check the directory connection and service account", run: runDirectoryStatus},
+			{name: "directory find", synopsis: "--config FILE USER", summary: "show a user's entry and lock state", run: runDirectoryFind},
+			{name: "directory unlock", synopsis: "--config FILE USER", summary: "clear a user's lockout", run: runDirectoryUnlock},
+		}},
 		{name: "dtmf", summary: "DTMF tools", subcommands: []*command{
 			{name: "dtmf decode", synopsis: "[--events] FILE.wav...", summary: "print the DTMF digits heard in WAV files", run: runDTMFDecode},
 			{name: "dtmf gen", synopsis: "--digits KEYS [flags] OUT.wav", summary: "write DTMF tones to a WAV file", run: runDTMFGen},

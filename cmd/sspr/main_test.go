@@ -26,11 +26,14 @@ const topUsage = `Usage: sspr <command> [arguments]
 sspr is a telephony-first self-service password reset service.
 
 Commands:
-  version      print the version and build
-  call         place one test call through a trunk and collect the keys pressed
-  dtmf decode  print the DTMF digits heard in WAV files
-  dtmf gen     write DTMF tones to a WAV file
-  help         show help for a command
+  version           print the version and build
+  call              place one verification call through a trunk and report it
+  directory status  check the directory connection and service account
+  directory find    show a user's entry and lock state
+  directory unlock  clear a user's lockout
+  dtmf decode       print the DTMF digits heard in WAV files
+  dtmf gen          write DTMF tones to a WAV file
+  help              show help for a command
 
 Run "sspr <command> --help" for a command's flags.
 `

@@ -106,6 +106,11 @@ func SambaAD(t testing.TB) *Server {
 	}
 	s.stop = append(s.stop, unlock) // after the DC has stopped
 	for _, p := range []int{sambaLDAPPort, sambaLDAPSPort, sambaKDCPort} {
+		// The previous holder of the lock may still be letting go of
+		// its ports: give them a few seconds.
+		for wait := 0; wait < 50 && listening(p); wait++ {
+			time.Sleep(200 * time.Millisecond)
+		}
 		if listening(p) {
 			t.Fatalf("dirtest: SambaAD: 127.0.0.1:%d is in use (another LDAP server or KDC on loopback, e.g. the shared test bed's samba-ad.sh?)", p)
 		}
