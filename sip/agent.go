@@ -327,11 +327,19 @@ func (a *Agent) hangupAll() {
 		calls = append(calls, c)
 	}
 	a.mu.Unlock()
+	// All at once: a node stopping with thousands of calls must not take
+	// thousands of round trips.
+	var wg sync.WaitGroup
 	for _, c := range calls {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = c.Hangup(ctx)
-		cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = c.Hangup(ctx)
+		}()
 	}
+	wg.Wait()
 }
 
 // respond sends res on tx, logging a failure.
