@@ -574,3 +574,54 @@ func containsRun(got, want []int16) bool {
 	}
 	return false
 }
+
+// TestStopHangsUp: stopping the agent hangs up the calls in progress.
+func TestStopHangsUp(t *testing.T) {
+	byes := make(chan struct{}, 2)
+	p := startPhone(t, func(r *Incoming) {
+		c, err := r.Answer(context.Background())
+		if err != nil {
+			return
+		}
+		<-c.Done()
+		byes <- struct{}{}
+	})
+	cfg := Config{
+		Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}},
+		Trunks: []Trunk{trunkTo("pbx", p)},
+		Media:  media.Config{BindIP: loopback, Inactivity: 10 * time.Second},
+	}
+	a, err := New(cfg, testLog(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	<-a.Ready()
+	var calls []*Call
+	for range 2 {
+		c, err := a.Dial(context.Background(), "100", DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, c)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	for i := range 2 {
+		select {
+		case <-byes:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("call %d not hung up when the agent stopped", i)
+		}
+		if o := calls[i].Outcome(); o != Completed {
+			t.Errorf("call %d outcome %s, want completed", i, o)
+		}
+	}
+}
