@@ -12,7 +12,8 @@ TEST_DEBS := sox libspandsp-dev pkg-config gcc
 FUZZTIME  ?= 60s
 # The fuzz targets, as package:Target.
 FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV \
-             ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring
+             ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring \
+             ./portal/phone:FuzzParse
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint prompts talkoff clean
