@@ -7,7 +7,8 @@ LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests need: sox cross-checks G.711; spandsp is the
 # reference DTMF detector the comparison test and benchmark run against.
 # The SIP peers (SIPp, Kamailio, baresip) come from .ci/peers-deps, the
-# directory servers (OpenLDAP slapd, Samba AD) from .ci/directory-deps.
+# directory servers (OpenLDAP slapd, Samba AD) from .ci/directory-deps,
+# PostgreSQL from .ci/store-deps.
 TEST_DEBS := sox libspandsp-dev pkg-config gcc
 FUZZTIME  ?= 60s
 # The fuzz targets, as package:Target.
@@ -38,6 +39,7 @@ test-deps: ## install the Debian packages and Go modules the tests need
 	@.ci/install-deps $(TEST_DEBS)
 	@.ci/peers-deps
 	@.ci/directory-deps
+	@.ci/store-deps
 	$(GO) mod download
 
 unit: ## the unit tests, quickly
