@@ -14,7 +14,7 @@ FUZZTIME  ?= 60s
 # The fuzz targets, as package:Target.
 FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV \
              ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring \
-             ./portal/phone:FuzzParse
+             ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint prompts talkoff clean
