@@ -2,11 +2,9 @@ package sip
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -252,26 +250,6 @@ func parseTrunk(t Trunk) (trunk, error) {
 		}
 	}
 	return vt, nil
-}
-
-// tlsConfig returns the client TLS configuration for trunk t.
-func (t *trunk) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if cfg.ServerName == "" {
-		cfg.ServerName = t.uri.Host
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("sip: trunk %s: CAFile: %w", t.Name, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("sip: trunk %s: CAFile %s: no PEM certificate in it", t.Name, t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
 }
 
 // splitHostPort splits host:port and checks the port.

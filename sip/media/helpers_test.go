@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -280,14 +279,4 @@ func negotiated(t testing.TB, e *Engine, formats string, attrs ...string) (*Sess
 	}
 	s.Start()
 	return s, p
-}
-
-// skipIfShort skips load tests under -short.
-func skipIfShort(t testing.TB) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	if os.Getenv("SSPR_MEDIA_NO_LOAD") != "" {
-		t.Skip("SSPR_MEDIA_NO_LOAD set")
-	}
 }
