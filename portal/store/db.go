@@ -253,13 +253,17 @@ func (s *DB) Session(ctx context.Context, id string, now time.Time) (Session, er
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var kind, state string
 		var created, expires int64
-		err := tx.QueryRowContext(ctx, s.d.q(`SELECT kind, username, binding, created_us, expires_us, state
+		var data string
+		err := tx.QueryRowContext(ctx, s.d.q(`SELECT kind, username, binding, created_us, expires_us, state, data, version
 			FROM sessions WHERE id = ?`), id).
-			Scan(&kind, &ses.Username, &ses.Binding, &created, &expires, &state)
+			Scan(&kind, &ses.Username, &ses.Binding, &created, &expires, &state, &data, &ses.Version)
 		if err != nil {
 			return err
 		}
 		ses.Kind, ses.State = Kind(kind), State(state)
+		if data != "" {
+			ses.Data = []byte(data)
+		}
 		ses.Created, ses.Expires = fromUS(created), fromUS(expires)
 		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT gate, result FROM session_gates WHERE session_id = ?`), id)
 		if err != nil {
@@ -322,6 +326,34 @@ func (s *DB) RecordGate(ctx context.Context, id string, gate int, result string,
 		return err
 	})
 	return wrapSession("record gate", err)
+}
+
+// SaveData implements Store.
+func (s *DB) SaveData(ctx context.Context, id string, version int64, data []byte, now time.Time) (int64, error) {
+	var next int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.usable(ctx, tx, id, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.d.q(`UPDATE sessions SET data = ?, version = version + 1, updated_us = ?
+			WHERE id = ? AND version = ?`), string(data), us(now), id, version)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return ErrConflict
+		}
+		next = version + 1
+		return nil
+	})
+	if errors.Is(err, ErrConflict) {
+		return 0, fmt.Errorf("save session data: %w", err)
+	}
+	return next, wrapSession("save session data", err)
 }
 
 // Complete implements Store.

@@ -36,6 +36,9 @@ var (
 	ErrClosed = errors.New("store: session already used")
 	// ErrInvalid: an argument the store refuses (empty key, unknown kind...).
 	ErrInvalid = errors.New("store: invalid argument")
+	// ErrConflict: SaveData was given a version that is no longer the
+	// session's: someone else changed it first. Read it again and retry.
+	ErrConflict = errors.New("store: session changed concurrently")
 )
 
 // DefaultSessionTTL is how long a reset session lives when NewSession.TTL is zero.
@@ -67,6 +70,10 @@ type Store interface {
 	Complete(ctx context.Context, id string, now time.Time) error
 	// Fail moves an active session to StateFailed, with the same rules as Complete.
 	Fail(ctx context.Context, id string, now time.Time) error
+	// SaveData replaces the data of an active session if its version is
+	// still version, and returns the new version; ErrConflict if it is
+	// not, ErrExpired or ErrClosed if the session is no longer active.
+	SaveData(ctx context.Context, id string, version int64, data []byte, now time.Time) (int64, error)
 
 	// Hit counts one event for key in the fixed window of length window that
 	// contains now, and returns the count in that window including this one.
@@ -175,6 +182,11 @@ type Session struct {
 	State    State
 	// Gates maps a gate's index in the workflow to its result.
 	Gates map[int]string
+	// Data is what the portal keeps about the session in progress (opaque
+	// to the store; empty at first), and Version counts its changes (0 at
+	// first): see SaveData.
+	Data    []byte
+	Version int64
 }
 
 // BoundTo reports, in constant time, whether the session belongs to the

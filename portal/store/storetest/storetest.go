@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"SessionExpiry", testSessionExpiry},
 		{"CompleteOnce", testCompleteOnce},
+		{"SessionData", testSessionData},
 		{"Hit", testHit},
 		{"HitConcurrent", testHitConcurrent},
 		{"Lockouts", testLockouts},
@@ -627,7 +628,7 @@ func testAppendOnly(t *testing.T) {
 	st := reflect.TypeFor[store.Store]()
 	allowed := map[string]bool{
 		"PutRegistration": true, "Registration": true, "DeleteRegistration": true,
-		"NewSession": true, "Session": true, "RecordGate": true, "Complete": true, "Fail": true,
+		"NewSession": true, "Session": true, "RecordGate": true, "Complete": true, "Fail": true, "SaveData": true,
 		"Hit": true, "RecordFailure": true, "Lock": true, "RecordSuccess": true, "Lockout": true, "ClearLockout": true,
 		"Append": true, "List": true, "Publish": true, "Subscribe": true, "Sweep": true, "Close": true,
 	}
@@ -735,5 +736,87 @@ func testSweep(t *testing.T, s store.Store) {
 	}
 	if recs, _ := s.List(ctx, store.Filter{}); len(recs) != 1 {
 		t.Errorf("Sweep touched the audit log: %d records", len(recs))
+	}
+}
+
+// testSessionData checks SaveData's compare-and-set: one writer per
+// version wins, the data survives the session's end, and a session that
+// is no longer active refuses changes.
+func testSessionData(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ses, err := s.NewSession(ctx, store.NewSession{Kind: store.KindReset, Username: "dora", Binding: "b"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Session(ctx, ses.ID, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Data) != 0 || got.Version != 0 {
+		t.Fatalf("new session: data %q version %d, want empty and 0", got.Data, got.Version)
+	}
+	v, err := s.SaveData(ctx, ses.ID, 0, []byte(`{"a":1}`), t0.Add(time.Second))
+	if err != nil || v != 1 {
+		t.Fatalf("SaveData(version 0) = %d, %v; want 1, nil", v, err)
+	}
+	if _, err := s.SaveData(ctx, ses.ID, 0, []byte(`{"stale":true}`), t0.Add(time.Second)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("SaveData with a stale version: %v, want ErrConflict", err)
+	}
+	// Concurrent writers of the same version: exactly one wins.
+	const writers = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.SaveData(ctx, ses.ID, 1, []byte(fmt.Sprintf(`{"w":%d}`, i)), t0.Add(2*time.Second))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, store.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != writers-1 {
+		t.Fatalf("%d writers of version 1: %d won, %d conflicted; want 1 and %d", writers, wins, conflicts, writers-1)
+	}
+	got, err = s.Session(ctx, ses.ID, t0.Add(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 2 || !regexp.MustCompile(`^\{"w":\d+\}$`).Match(got.Data) {
+		t.Fatalf("after the race: data %q version %d; want one writer's data and version 2", got.Data, got.Version)
+	}
+	if err := s.Complete(ctx, ses.ID, t0.Add(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SaveData(ctx, ses.ID, 2, []byte(`{}`), t0.Add(5*time.Second)); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("SaveData on a completed session: %v, want ErrClosed", err)
+	}
+	after, err := s.Session(ctx, ses.ID, t0.Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after.Data) != string(got.Data) || after.State != store.StateCompleted {
+		t.Fatalf("completed session: data %q state %s; want %q completed", after.Data, after.State, got.Data)
+	}
+	// An expired session refuses changes; an unknown one is not found.
+	old, err := s.NewSession(ctx, store.NewSession{Kind: store.KindUnlock, Username: "dora", Binding: "b", TTL: time.Minute}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SaveData(ctx, old.ID, 0, []byte(`{}`), t0.Add(time.Minute)); !errors.Is(err, store.ErrExpired) {
+		t.Fatalf("SaveData on an expired session: %v, want ErrExpired", err)
+	}
+	if _, err := s.SaveData(ctx, "no-such-session", 0, []byte(`{}`), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SaveData on an unknown session: %v, want ErrNotFound", err)
 	}
 }
