@@ -8,7 +8,8 @@ LDFLAGS   := -X main.version=$(VERSION)
 # reference DTMF detector the comparison test and benchmark run against.
 # The SIP peers (SIPp, Kamailio, baresip) come from .ci/peers-deps, the
 # directory servers (OpenLDAP slapd, Samba AD) from .ci/directory-deps,
-# PostgreSQL from .ci/store-deps.
+# PostgreSQL from .ci/store-deps, Chromium and axe-core (npm, pinned) for
+# the portal's browser tests from .ci/browser-deps.
 TEST_DEBS := sox libspandsp-dev pkg-config gcc
 FUZZTIME  ?= 60s
 # The fuzz targets, as package:Target.
@@ -40,13 +41,15 @@ test-deps: ## install the Debian packages and Go modules the tests need
 	@.ci/peers-deps
 	@.ci/directory-deps
 	@.ci/store-deps
+	@.ci/browser-deps
 	$(GO) mod download
 
 unit: ## the unit tests, quickly
 	$(GO) test ./...
 
-race: ## every test, with the race detector
-	$(GO) test -race -count=1 ./...
+race: ## every test, with the race detector (screenshots of the browser tests under test-artifacts/)
+	@mkdir -p $(CURDIR)/test-artifacts
+	$(GO) test -race -count=1 -artifacts -outputdir $(CURDIR)/test-artifacts ./...
 
 compare: test-deps ## our DTMF detector against spandsp on the same audio (accuracy table)
 	$(GO) test -count=1 -tags spandsp ./dtmf/...

@@ -1,0 +1,595 @@
+package portal
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/sspr-project/sspr/ivr"
+	"github.com/sspr-project/sspr/portal/store"
+	"github.com/sspr-project/sspr/portal/workflow"
+)
+
+// enter prepares the session's current gate: a phone gate places its
+// call, a questions gate picks its questions; when every gate has passed,
+// the journey's end runs (an unlock, a registration saved).
+func (s *Server) enter(ctx context.Context, id, addr string) error {
+	st, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.ses.State != store.StateActive {
+		return nil
+	}
+	g, ok := st.prog.Current(s.cfg.Workflow)
+	if !ok {
+		if st.prog.Passed(s.cfg.Workflow) {
+			return s.finish(ctx, st, addr)
+		}
+		return nil
+	}
+	idx := st.prog.Index
+	switch g.Kind {
+	case workflow.Phone:
+		if st.ses.Kind == store.KindRegister && st.flow.Phone == "" {
+			return nil // the number form comes first
+		}
+		return s.startCall(ctx, id, idx, g, addr)
+	case workflow.Questions:
+		if st.ses.Kind == store.KindRegister {
+			return nil
+		}
+		_, err := s.update(ctx, id, func(st *sessionState) error {
+			if len(st.flow.Asked) > 0 {
+				return errStop
+			}
+			st.flow.Asked, err = s.pickQuestions(ctx, st, g.Asked)
+			return err
+		})
+		return err
+	}
+	return nil
+}
+
+// pickQuestions chooses n of the user's registered questions at random;
+// for a username without a registration, n of the administrator's list
+// chosen by a keyed hash of the username, so that every attempt shows the
+// same ones, as it would for a registered user.
+func (s *Server) pickQuestions(ctx context.Context, st *sessionState, n int) ([]string, error) {
+	var ids []string
+	reg, err := s.st.Registration(ctx, st.ses.Username)
+	switch {
+	case err == nil && len(reg.Answers) >= n:
+		for id := range reg.Answers {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	case err == nil || errors.Is(err, store.ErrNotFound):
+		for _, q := range s.cfg.Questions {
+			ids = append(ids, q.ID)
+		}
+		mac := hmac.New(sha256.New, s.cfg.Secret)
+		mac.Write([]byte(st.ses.Username))
+		seed := mac.Sum(nil)
+		r := rand.New(rand.NewPCG(binary.BigEndian.Uint64(seed), binary.BigEndian.Uint64(seed[8:])))
+		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	default:
+		return nil, err
+	}
+	if len(ids) < n {
+		return nil, fmt.Errorf("portal: %d questions to ask, %d available", n, len(ids))
+	}
+	return ids[:n], nil
+}
+
+// pass records that gate idx passed and enters the next one.
+func (s *Server) pass(ctx context.Context, st *sessionState, idx int, g workflow.Gate, addr, callID string) error {
+	if err := s.st.RecordGate(ctx, st.ses.ID, idx, workflow.Passed.String(), s.now()); err != nil {
+		return err
+	}
+	s.m.gates.WithLabelValues(string(st.ses.Kind), string(g.Kind), "passed").Inc()
+	s.audit(ctx, "gate."+string(g.Kind), st.ses.Username, addr, "passed", callID, st.ses.ID)
+	return s.enter(ctx, st.ses.ID, addr)
+}
+
+// failGate records that gate idx failed, which ends the session; counted
+// says the failure counts towards the reset-process lockout.
+func (s *Server) failGate(ctx context.Context, st *sessionState, idx int, g workflow.Gate, addr, outcome, callID string, counted bool) error {
+	if err := s.st.RecordGate(ctx, st.ses.ID, idx, workflow.Failed.String(), s.now()); err != nil {
+		return err
+	}
+	s.m.gates.WithLabelValues(string(st.ses.Kind), string(g.Kind), "failed").Inc()
+	s.audit(ctx, "gate."+string(g.Kind), st.ses.Username, addr, outcome, callID, st.ses.ID)
+	if err := s.st.Fail(ctx, st.ses.ID, s.now()); err != nil && !errors.Is(err, store.ErrClosed) {
+		return err
+	}
+	s.m.journeys.WithLabelValues(string(st.ses.Kind), "failed").Inc()
+	if counted {
+		return s.countFailure(ctx, st, addr)
+	}
+	return nil
+}
+
+// countFailure counts a failure towards the user's reset-process lockout.
+func (s *Server) countFailure(ctx context.Context, st *sessionState, addr string) error {
+	if st.ses.Kind == store.KindRegister {
+		return nil // registration is behind the password, with its own limits
+	}
+	before, err := s.st.Lockout(ctx, st.ses.Username)
+	if err != nil {
+		return err
+	}
+	lo, err := s.st.RecordFailure(ctx, st.ses.Username, s.cfg.Lockout, s.now())
+	if err != nil {
+		return err
+	}
+	if lo.Lockouts > before.Lockouts {
+		s.lockedOut(ctx, st, addr, lo, "failures")
+	}
+	return nil
+}
+
+func (s *Server) lockedOut(ctx context.Context, st *sessionState, addr string, lo store.Lockout, reason string) {
+	outcome := "temporary"
+	if lo.Permanent {
+		outcome = "permanent"
+	}
+	s.m.lockouts.WithLabelValues(reason).Inc()
+	s.audit(ctx, "lockout", st.ses.Username, addr, outcome+"-"+reason, "", st.ses.ID)
+	s.log.Warn("portal: reset process locked", "user", st.ses.Username, "reset_id", st.ses.ID, "reason", reason, "permanent", lo.Permanent)
+}
+
+// capCall counts a call against every cap and reports the message key of
+// the first exceeded, or "" when the call may go. number is the key of
+// the number called (a keyed hash: the store never sees it whole).
+func (s *Server) capCall(ctx context.Context, user, number, addr string) (string, string, error) {
+	l := s.cfg.Limits
+	now := s.now()
+	caps := []struct {
+		key, name string
+		r         Rate
+	}{
+		{"call:user:" + user, "call_user", l.CallsPerUser},
+		{"call:number:" + number, "call_number", l.CallsPerNumber},
+		{"call:client:" + addr, "call_client", l.CallsPerClient},
+		{"call:global", "call_global", Rate{N: l.CallsPerMinute, Per: time.Minute}},
+	}
+	refused := ""
+	for _, c := range caps {
+		n, err := s.st.Hit(ctx, c.key, c.r.Per, now)
+		if err != nil {
+			return "", "", err
+		}
+		if n > c.r.N && refused == "" {
+			refused = c.name
+		}
+	}
+	if refused != "" {
+		return "limit.calls", refused, nil
+	}
+	return "", "", nil
+}
+
+// numberKey is the rate-limit key of a number: a keyed hash, so that the
+// store holds no number in clear outside registrations.
+func (s *Server) numberKey(e164 string) string {
+	mac := hmac.New(sha256.New, s.cfg.Secret)
+	mac.Write([]byte("number:" + e164))
+	return hex.EncodeToString(mac.Sum(nil)[:16])
+}
+
+// startCall places the call of phone gate idx of session id: to the
+// registered number, to the number being registered, or, for a username
+// without a registration, nowhere (a decoy that shows the same steps and
+// ends unanswered).
+func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.Gate, addr string) error {
+	st, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	user := st.ses.Username
+	var number, lang, pinHash string
+	switch st.ses.Kind {
+	case store.KindRegister:
+		number, lang = st.flow.Phone, st.flow.Lang
+	default:
+		reg, err := s.st.Registration(ctx, user)
+		switch {
+		case err == nil:
+			number, lang, pinHash = reg.Phone, reg.Language, reg.PINHash
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if lo, err := s.st.Lockout(ctx, user); err != nil {
+			return err
+		} else if lo.Locked(s.now()) {
+			return s.failGate(ctx, st, idx, g, addr, "locked", "", false)
+		}
+	}
+	if lang == "" {
+		lang = st.flow.Lang
+	}
+	numKey := s.numberKey(number)
+	if number == "" {
+		numKey = s.numberKey("user:" + user)
+	}
+	limit, capName, err := s.capCall(ctx, user, numKey, addr)
+	if err != nil {
+		return err
+	}
+	mode := ivr.Mode(g.Mode)
+	req := ivr.Request{Number: number, Mode: mode, Language: lang}
+	var attempt int
+	st, err = s.update(ctx, id, func(st *sessionState) error {
+		c := st.flow.Call
+		if c == nil || c.Gate != idx {
+			c = &callState{Gate: idx, Mode: g.Mode}
+		}
+		if c.Running || c.Attempt >= g.Attempts || st.ses.State != store.StateActive {
+			return errStop
+		}
+		if limit != "" {
+			c.Result, c.Limit, c.Step = "refused", limit, ""
+			st.flow.Call = c
+			return nil
+		}
+		c.Attempt++
+		c.Running, c.Node, c.Started = true, s.node, s.now()
+		c.Step, c.Result, c.Limit, c.CallID, c.CodeTries = string(ivr.Dialing), "", "", "", 0
+		c.Match, c.CodeHash = "", ""
+		switch mode {
+		case ivr.ModeMatch:
+			c.Match = ivr.NewMatch()
+			req.Match = c.Match
+		case ivr.ModeCode:
+			req.Code = ivr.NewCode(s.cfg.CodeLength)
+			c.CodeHash = codeHash(st.ses.ID, req.Code)
+		case ivr.ModePIN:
+			req.CheckPIN = func(pin string) bool { return s.hash.check(pin, pinHash) }
+		}
+		attempt = c.Attempt
+		st.flow.Call = c
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if limit != "" {
+		s.m.refused(capName)
+		s.audit(ctx, "call.refused", user, addr, capName, "", id)
+		s.publish(id)
+		return nil
+	}
+	if attempt == 0 {
+		return nil // a call is already running, or no attempt is left
+	}
+	s.publish(id)
+	req.Log = s.log.With("reset_id", id, "user", user)
+	s.calls.Add(1)
+	go func() {
+		defer s.calls.Done()
+		cctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+		defer cancel()
+		var v Verification
+		if number == "" {
+			v = s.decoy(cctx, id, idx, attempt)
+		} else {
+			v = s.ver.Verify(cctx, req, func(e ivr.Event) { s.progress(id, idx, attempt, e) })
+		}
+		if err := s.callEnded(id, idx, attempt, g, addr, v); err != nil {
+			s.log.Error("portal: recording the call's end failed", "reset_id", id, "err", err)
+		}
+	}()
+	return nil
+}
+
+// decoy shows, for a username without a registration, the steps a call
+// that nobody answers shows: dialling, ringing, then no answer after
+// DecoyRing. Nothing is dialled.
+func (s *Server) decoy(ctx context.Context, id string, idx, attempt int) Verification {
+	start := s.now()
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !wait(time.Duration(300+rand.IntN(900)) * time.Millisecond) {
+		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
+	}
+	s.progress(id, idx, attempt, ivr.Event{Kind: ivr.Ringing, At: s.now()})
+	if !wait(s.cfg.DecoyRing) {
+		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
+	}
+	return Verification{Outcome: ivr.Outcome{Result: ivr.NoAnswer, Status: 487, Duration: s.now().Sub(start)}}
+}
+
+// codeHash is what the store keeps of a spoken code.
+func codeHash(sessionID, code string) string {
+	sum := sha256.Sum256([]byte(sessionID + ":" + code))
+	return hex.EncodeToString(sum[:])
+}
+
+// progress records a step of call attempt of gate idx and tells the
+// session's event streams.
+func (s *Server) progress(id string, idx, attempt int, e ivr.Event) {
+	step := string(e.Kind)
+	switch e.Kind {
+	case ivr.Answered:
+		step = "waiting"
+	case ivr.Finished:
+		return // callEnded records the result
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.update(ctx, id, func(st *sessionState) error {
+		c := st.flow.Call
+		if c == nil || c.Gate != idx || c.Attempt != attempt || !c.Running || c.Step == step {
+			return errStop
+		}
+		c.Step = step
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrExpired) {
+		s.log.Warn("portal: call progress not recorded", "reset_id", id, "err", err)
+		return
+	}
+	s.publish(id)
+}
+
+// publish tells the session's event streams, on every node, that it
+// changed.
+func (s *Server) publish(id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	if err := s.st.Publish(ctx, id, []byte("changed")); err != nil {
+		s.log.Warn("portal: progress not published", "reset_id", id, "err", err)
+	}
+}
+
+// callEnded records how call attempt of gate idx ended, and what follows:
+// the gate passes, waits for the code, offers another call, or fails.
+func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr string, v Verification) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+	defer cancel()
+	res := v.Result
+	if !res.Valid() {
+		res = ivr.Failed
+	}
+	s.m.calls.WithLabelValues(string(res)).Inc()
+	st, err := s.update(ctx, id, func(st *sessionState) error {
+		c := st.flow.Call
+		if c == nil || c.Gate != idx || c.Attempt != attempt {
+			return errStop
+		}
+		c.Running, c.Result, c.Step, c.CallID = false, string(res), string(ivr.Finished), v.CallID
+		return nil
+	})
+	if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
+		s.audit(ctx, "gate.phone.call", "", addr, string(res), v.CallID, id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	user := st.ses.Username
+	s.log.Info("portal: verification call ended", "reset_id", id, "call_id", v.CallID, "user", user, "result", string(res))
+	defer s.publish(id)
+	editing := st.ses.Kind == store.KindRegister && st.flow.Editing == string(workflow.Phone)
+	if st.ses.State != store.StateActive || (!editing && st.prog.Index != idx) {
+		return nil
+	}
+	if editing {
+		// A change of number: no gate to record, the registration is saved
+		// on success; the session ends when the attempts are used up.
+		s.audit(ctx, "gate.phone", user, addr, string(res), v.CallID, id)
+		switch {
+		case res == ivr.Confirmed:
+			return s.saveRegistration(ctx, st, addr)
+		case res == ivr.FraudReported || attempt >= g.Attempts:
+			if err := s.st.Fail(ctx, id, s.now()); err != nil && !errors.Is(err, store.ErrClosed) {
+				return err
+			}
+		}
+		return nil
+	}
+	switch res {
+	case ivr.Confirmed:
+		if err := s.st.RecordSuccess(ctx, user); err != nil {
+			return err
+		}
+		return s.pass(ctx, st, idx, g, addr, v.CallID)
+	case ivr.CodeDelivered:
+		s.audit(ctx, "gate.phone.call", user, addr, string(res), v.CallID, id)
+		return nil
+	case ivr.FraudReported:
+		s.m.fraud.Inc()
+		if err := s.failGate(ctx, st, idx, g, addr, string(res), v.CallID, false); err != nil {
+			return err
+		}
+		if st.ses.Kind == store.KindRegister {
+			return nil
+		}
+		lo, err := s.st.Lock(ctx, user, s.cfg.Lockout, s.now())
+		if err != nil {
+			return err
+		}
+		s.lockedOut(ctx, st, addr, lo, "fraud")
+		return nil
+	}
+	if res == ivr.WrongInput {
+		if st.ses.Kind != store.KindRegister {
+			lo, err := s.st.RecordFailure(ctx, user, s.cfg.Lockout, s.now())
+			if err != nil {
+				return err
+			}
+			if lo.Locked(s.now()) {
+				if lo.Failures == 0 {
+					s.lockedOut(ctx, st, addr, lo, "failures")
+				}
+				return s.failGate(ctx, st, idx, g, addr, string(res), v.CallID, false)
+			}
+		}
+	}
+	if attempt >= g.Attempts {
+		return s.failGate(ctx, st, idx, g, addr, string(res), v.CallID, false)
+	}
+	s.audit(ctx, "gate.phone.call", user, addr, string(res), v.CallID, id)
+	return nil
+}
+
+// phoneGate returns the phone gate the session is at, if it is at one.
+func (a *action) phoneGate() (workflow.Gate, int, bool) {
+	if a.st.ses.Kind == store.KindRegister {
+		return a.registerGate(workflow.Phone)
+	}
+	return a.current(workflow.Phone)
+}
+
+// next is "Next" on the phone gate page: it never fails the gate; before
+// the key it keeps waiting, and says so.
+func (a *action) next() error {
+	if _, _, ok := a.phoneGate(); !ok {
+		return nil // the gate has moved on: show where the session is
+	}
+	a.st.flow.Notice = "phone.still_waiting"
+	a.s.renderFlow(a.w, a.r, a.st, nil, http.StatusOK)
+	return errShown
+}
+
+// callAgain places another call at the phone gate, within its attempts
+// and the caps.
+func (a *action) callAgain() error {
+	g, idx, ok := a.phoneGate()
+	if !ok {
+		return nil
+	}
+	return a.s.startCall(a.ctx(), a.st.ses.ID, idx, g, a.addr)
+}
+
+// code checks the code typed in code mode.
+func (a *action) code() error {
+	g, idx, ok := a.phoneGate()
+	c := a.st.flow.Call
+	if !ok || c == nil || c.Gate != idx || c.Mode != workflow.ModeCode || c.CodeHash == "" {
+		return nil
+	}
+	typed := trimDigits(a.r.PostFormValue("code"))
+	if typed == "" {
+		return a.show([]fieldError{{"code", "phone.code.missing"}})
+	}
+	right := subtle.ConstantTimeCompare([]byte(codeHash(a.st.ses.ID, typed)), []byte(c.CodeHash)) == 1
+	ctx := a.ctx()
+	if right {
+		st, err := a.s.update(ctx, a.st.ses.ID, func(st *sessionState) error {
+			if st.flow.Call == nil || st.flow.Call.CodeHash != c.CodeHash {
+				return errStop
+			}
+			st.flow.Call.CodeHash = "" // used
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		a.s.audit(ctx, "gate.phone.code", st.ses.Username, a.addr, "right", c.CallID, st.ses.ID)
+		if st.flow.Editing == string(workflow.Phone) {
+			return a.s.saveRegistration(ctx, st, a.addr)
+		}
+		if err := a.s.st.RecordSuccess(ctx, st.ses.Username); err != nil {
+			return err
+		}
+		return a.s.pass(ctx, st, idx, g, a.addr, c.CallID)
+	}
+	tries := 0
+	st, err := a.s.update(ctx, a.st.ses.ID, func(st *sessionState) error {
+		if st.flow.Call == nil {
+			return errStop
+		}
+		st.flow.Call.CodeTries++
+		tries = st.flow.Call.CodeTries
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	a.s.audit(ctx, "gate.phone.code", st.ses.Username, a.addr, "wrong", c.CallID, st.ses.ID)
+	if tries >= a.s.cfg.CodeTries {
+		return a.s.failGate(ctx, st, idx, g, a.addr, "wrong-code", c.CallID, true)
+	}
+	a.st = st
+	return a.show([]fieldError{{"code", "phone.code.wrong"}})
+}
+
+// trimDigits returns the digits of s (people type codes with spaces), or
+// "" if s holds anything else or is too long.
+func trimDigits(s string) string {
+	if len(s) > 64 {
+		return ""
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			out = append(out, c)
+		case c == ' ' || c == '-':
+		default:
+			return ""
+		}
+	}
+	return string(out)
+}
+
+// questions checks the answers at a questions gate of reset or unlock, or
+// takes the chosen questions and answers at registration.
+func (a *action) questions() error {
+	g, idx, ok := a.current(workflow.Questions)
+	if !ok {
+		return nil
+	}
+	if a.st.ses.Kind == store.KindRegister {
+		return a.registerQuestions(g, idx)
+	}
+	ctx := a.ctx()
+	answers := make([]string, len(a.st.flow.Asked))
+	var errs []fieldError
+	for i := range a.st.flow.Asked {
+		answers[i] = normaliseAnswer(a.r.PostFormValue("answer" + itoa(i)))
+		if answers[i] == "" {
+			errs = append(errs, fieldError{"answer" + itoa(i), "questions.missing"})
+		}
+	}
+	if len(errs) > 0 {
+		return a.show(errs)
+	}
+	reg, err := a.s.st.Registration(ctx, a.st.ses.Username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	right := 0
+	for i, id := range a.st.flow.Asked {
+		if a.s.hash.check(answers[i], reg.Answers[id]) {
+			right++
+		}
+	}
+	if right >= g.MustBeRight {
+		if err := a.s.st.RecordSuccess(ctx, a.st.ses.Username); err != nil {
+			return err
+		}
+		return a.s.pass(ctx, a.st, idx, g, a.addr, "")
+	}
+	return a.s.failGate(ctx, a.st, idx, g, a.addr, "wrong", "", true)
+}
