@@ -115,6 +115,7 @@ func (a *action) password() error {
 		// request. Show where it is.
 		a.s.log.Warn("portal: session finished concurrently", "reset_id", a.st.ses.ID, "err", err)
 	}
+	a.s.publish(a.st.ses.ID) // the session's event streams end
 	a.s.audit(ctx, "reset.password", user, a.addr, "ok", "", a.st.ses.ID)
 	a.s.m.resets.WithLabelValues("ok").Inc()
 	a.s.m.journeys.WithLabelValues("reset", "completed").Inc()

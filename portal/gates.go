@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sspr-project/sspr/ivr"
@@ -280,15 +281,32 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 		defer s.calls.Done()
 		cctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 		defer cancel()
+		// The result is acted on as soon as it is known (the Finished
+		// event), so that the page moves on while the call plays its
+		// last prompt and hangs up; the call's record, with its ID,
+		// follows when the call is over.
+		var once sync.Once
+		decided := func(r ivr.Result) {
+			once.Do(func() {
+				if err := s.callEnded(id, idx, attempt, g, addr, r); err != nil {
+					s.log.Error("portal: recording the call's end failed", "reset_id", id, "err", err)
+				}
+			})
+		}
 		var v Verification
 		if number == "" {
 			v = s.decoy(cctx, id, idx, attempt)
 		} else {
-			v = s.ver.Verify(cctx, req, func(e ivr.Event) { s.progress(id, idx, attempt, e) })
+			v = s.ver.Verify(cctx, req, func(e ivr.Event) {
+				if e.Kind == ivr.Finished {
+					decided(e.Result)
+					return
+				}
+				s.progress(id, idx, attempt, e)
+			})
 		}
-		if err := s.callEnded(id, idx, attempt, g, addr, v); err != nil {
-			s.log.Error("portal: recording the call's end failed", "reset_id", id, "err", err)
-		}
+		decided(v.Result)
+		s.audit(context.WithoutCancel(s.ctx), "call", user, addr, string(validResult(v.Result)), "", id)
 	}()
 	return nil
 }
@@ -363,31 +381,27 @@ func (s *Server) publish(id string) {
 
 // callEnded records how call attempt of gate idx ended, and what follows:
 // the gate passes, waits for the code, offers another call, or fails.
-func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr string, v Verification) error {
+func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr string, res ivr.Result) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
-	res := v.Result
-	if !res.Valid() {
-		res = ivr.Failed
-	}
+	res = validResult(res)
 	s.m.calls.WithLabelValues(string(res)).Inc()
 	st, err := s.update(ctx, id, func(st *sessionState) error {
 		c := st.flow.Call
 		if c == nil || c.Gate != idx || c.Attempt != attempt {
 			return errStop
 		}
-		c.Running, c.Result, c.Step, c.CallID = false, string(res), string(ivr.Finished), v.CallID
+		c.Running, c.Result, c.Step = false, string(res), string(ivr.Finished)
 		return nil
 	})
 	if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-		s.audit(ctx, "gate.phone.call", "", addr, string(res), v.CallID, id)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	user := st.ses.Username
-	s.log.Info("portal: verification call ended", "reset_id", id, "call_id", v.CallID, "user", user, "result", string(res))
+	s.log.Info("portal: verification call ended", "reset_id", id, "user", user, "result", string(res))
 	defer s.publish(id)
 	editing := st.ses.Kind == store.KindRegister && st.flow.Editing == string(workflow.Phone)
 	if st.ses.State != store.StateActive || (!editing && st.prog.Index != idx) {
@@ -396,7 +410,7 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 	if editing {
 		// A change of number: no gate to record, the registration is saved
 		// on success; the session ends when the attempts are used up.
-		s.audit(ctx, "gate.phone", user, addr, string(res), v.CallID, id)
+		s.audit(ctx, "gate.phone", user, addr, string(res), "", id)
 		switch {
 		case res == ivr.Confirmed:
 			return s.saveRegistration(ctx, st, addr)
@@ -412,13 +426,12 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 		if err := s.st.RecordSuccess(ctx, user); err != nil {
 			return err
 		}
-		return s.pass(ctx, st, idx, g, addr, v.CallID)
+		return s.pass(ctx, st, idx, g, addr, "")
 	case ivr.CodeDelivered:
-		s.audit(ctx, "gate.phone.call", user, addr, string(res), v.CallID, id)
 		return nil
 	case ivr.FraudReported:
 		s.m.fraud.Inc()
-		if err := s.failGate(ctx, st, idx, g, addr, string(res), v.CallID, false); err != nil {
+		if err := s.failGate(ctx, st, idx, g, addr, string(res), "", false); err != nil {
 			return err
 		}
 		if st.ses.Kind == store.KindRegister {
@@ -441,15 +454,22 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 				if lo.Failures == 0 {
 					s.lockedOut(ctx, st, addr, lo, "failures")
 				}
-				return s.failGate(ctx, st, idx, g, addr, string(res), v.CallID, false)
+				return s.failGate(ctx, st, idx, g, addr, string(res), "", false)
 			}
 		}
 	}
 	if attempt >= g.Attempts {
-		return s.failGate(ctx, st, idx, g, addr, string(res), v.CallID, false)
+		return s.failGate(ctx, st, idx, g, addr, string(res), "", false)
 	}
-	s.audit(ctx, "gate.phone.call", user, addr, string(res), v.CallID, id)
 	return nil
+}
+
+// validResult is r, or Failed for a value outside the closed set.
+func validResult(r ivr.Result) ivr.Result {
+	if !r.Valid() {
+		return ivr.Failed
+	}
+	return r
 }
 
 // phoneGate returns the phone gate the session is at, if it is at one.

@@ -100,6 +100,12 @@ type fakeVerifier struct {
 	keys chan string
 	// codes receives the code spoken in code mode.
 	codes chan string
+	// ring, if set before the call, holds each call between dialing and
+	// ringing until it receives.
+	ring chan struct{}
+	// answered, if set, holds each answered call before its key until it
+	// receives.
+	answered chan struct{}
 }
 
 func newFakeVerifier() *fakeVerifier {
@@ -117,6 +123,13 @@ func (f *fakeVerifier) Verify(ctx context.Context, req ivr.Request, progress fun
 		return Verification{Outcome: ivr.Outcome{Result: r}, CallID: id}
 	}
 	progress(ivr.Event{Kind: ivr.Dialing})
+	if f.ring != nil {
+		select {
+		case <-f.ring:
+		case <-ctx.Done():
+			return end(ivr.Failed)
+		}
+	}
 	progress(ivr.Event{Kind: ivr.Ringing})
 	var k string
 	select {
@@ -131,6 +144,13 @@ func (f *fakeVerifier) Verify(ctx context.Context, req ivr.Request, progress fun
 		return end(ivr.NoAnswer)
 	}
 	progress(ivr.Event{Kind: ivr.Answered})
+	if f.answered != nil {
+		select {
+		case <-f.answered:
+		case <-ctx.Done():
+			return end(ivr.Failed)
+		}
+	}
 	progress(ivr.Event{Kind: ivr.KeyReceived})
 	entry := strings.TrimSuffix(k, "#")
 	switch {
@@ -164,6 +184,8 @@ type env struct {
 	st  store.Store
 	dir *fakeDir
 	ver *fakeVerifier
+	// onPage, if set, sees every page a browser gets.
+	onPage func(*browser)
 }
 
 // testConfig is a workflow with every kind of gate, cheap hashes and a
@@ -179,13 +201,45 @@ func testConfig() Config {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// clock is a controllable clock for Deps.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newEnvWith is newEnv with deps changed by set (a clock, a logger, a
+// registry) before the portal is made; the store, directory and verifier
+// are the env's.
+func newEnvWith(t *testing.T, cfg Config, set func(*Deps)) *env {
+	t.Helper()
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "sspr.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	e := &env{t: t, st: st, dir: newFakeDir(), ver: newFakeVerifier()}
-	e.s, err = New(cfg, Deps{Store: st, Directory: e.dir, Verifier: e.ver})
+	deps := Deps{Store: st, Directory: e.dir, Verifier: e.ver}
+	if set != nil {
+		set(&deps)
+	}
+	e.s, err = New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +284,10 @@ type browser struct {
 	url    string
 	body   string
 	status int
+	// hdr is sent with every request (X-Forwarded-For...).
+	hdr http.Header
+	// header is the last response's header.
+	header http.Header
 }
 
 func (e *env) browser() *browser {
@@ -239,6 +297,9 @@ func (e *env) browser() *browser {
 
 func (b *browser) do(req *http.Request) {
 	b.e.t.Helper()
+	for k, v := range b.hdr {
+		req.Header[k] = v
+	}
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.e.t.Fatal(err)
@@ -248,7 +309,10 @@ func (b *browser) do(req *http.Request) {
 	if err != nil {
 		b.e.t.Fatal(err)
 	}
-	b.url, b.body, b.status = res.Request.URL.Path, string(body), res.StatusCode
+	b.url, b.body, b.status, b.header = res.Request.URL.Path, string(body), res.StatusCode, res.Header
+	if b.e.onPage != nil {
+		b.e.onPage(b)
+	}
 }
 
 func (b *browser) get(path string) *browser {

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestResetMatch(t *testing.T) {
 	if got := e.dir.password("alice"); got != "Brand-New-Pass-7" {
 		t.Fatalf("a completed session set the password again: %q", got)
 	}
-	want := []string{"reset.start:ok", "gate.phone:passed", "reset.password:refused-in-history", "reset.password:ok"}
+	want := []string{"reset.start:ok", "gate.phone:passed", "call:confirmed", "reset.password:refused-in-history", "reset.password:ok"}
 	if got := e.audit("alice"); !slices.Equal(got, want) {
 		t.Fatalf("audit = %v, want %v", got, want)
 	}
@@ -122,14 +123,11 @@ func TestRegisterThenResetWithPINAndQuestions(t *testing.T) {
 	answers := map[string]string{"Name of your first pet?": "  REX!", "City you were born in?": "paris", "Your first school?": "hill-road"}
 	form := []string{"action", "questions"}
 	for i := range 2 {
-		q := ""
-		for text := range answers {
-			if strings.Contains(r.body, text) && !slices.Contains(form, answers[text]) {
-				q = text
-				break
-			}
+		m := regexp.MustCompile(`<label for="answer` + itoa(i) + `">([^<]+)</label>`).FindStringSubmatch(r.body)
+		if m == nil || answers[m[1]] == "" {
+			t.Fatalf("question %d: %v not one carol answered:\n%s", i, m, mainOf(r.body))
 		}
-		form = append(form, "answer"+itoa(i), answers[q])
+		form = append(form, "answer"+itoa(i), answers[m[1]])
 	}
 	r.post("", form...).must(e.msg("password.title"))
 	r.post("", "action", "unlock-only").must(e.msg("done.unlock.title"))

@@ -105,6 +105,9 @@ type view struct {
 }
 
 type callView struct {
+	// Number is the masked number being proved (registration only: a
+	// reset never says whether or where it calls).
+	Number    string
 	Mode      string
 	Gate      int
 	Running   bool
@@ -370,6 +373,9 @@ func (s *Server) renderRegister(w http.ResponseWriter, r *http.Request, st *sess
 // callView is the phone gate's state as the page shows it.
 func (s *Server) callView(v *view, st *sessionState, g workflow.Gate) *callView {
 	cv := &callView{Mode: g.Mode, Gate: st.prog.Index}
+	if st.ses.Kind == store.KindRegister && st.flow.Phone != "" {
+		cv.Number = phone.Mask(st.flow.Phone)
+	}
 	c := st.flow.Call
 	if c == nil {
 		cv.Status = v.T("phone.status.dialing")
@@ -414,6 +420,11 @@ func (s *Server) statusText(v *view, c *callState) string {
 // failureText says why a session failed, in the same words whatever the
 // username.
 func (s *Server) failureText(v *view, st *sessionState) string {
+	// The gate that failed is the current one: a questions gate after a
+	// phone gate that passed is about the answers, not the call.
+	if gs := s.gates(st); st.prog.Index < len(gs) && gs[st.prog.Index].Kind == workflow.Questions && len(st.flow.Asked) > 0 {
+		return v.T("questions.wrong")
+	}
 	c := st.flow.Call
 	if c != nil && c.Result != "" && c.Result != "refused" {
 		if c.Result == string(ivr.CodeDelivered) {

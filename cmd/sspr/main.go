@@ -1,6 +1,7 @@
 // Command sspr is the sspr service and its tools.
 //
 //	sspr version [--json]
+//	sspr serve --config FILE [--admin ADDR] [--log-format text|json] [--drain-timeout D]
 //	sspr call [--config FILE] [--trunk sip:HOST:PORT] [flags] NUMBER
 //	sspr directory status|find|unlock --config FILE [USER]
 //	sspr dtmf decode [--events] FILE.wav...
@@ -67,6 +68,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "version", synopsis: "[--json]", summary: "print the version and build", run: runVersion},
+		{name: "serve", synopsis: "--config FILE [flags]", summary: "serve the portal: registration, reset and unlock", run: runServe},
 		{name: "call", synopsis: "[flags] NUMBER", summary: "place one verification call through a trunk and report it", run: runCall},
 		{name: "directory", summary: "directory tools for the helpdesk", subcommands: []*command{
 			{name: "directory status", synopsis: "--config FILE", summary: "check the directory connection and service account", run: runDirectoryStatus},

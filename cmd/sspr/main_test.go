@@ -27,6 +27,7 @@ sspr is a telephony-first self-service password reset service.
 
 Commands:
   version           print the version and build
+  serve             serve the portal: registration, reset and unlock
   call              place one verification call through a trunk and report it
   directory status  check the directory connection and service account
   directory find    show a user's entry and lock state

@@ -189,11 +189,11 @@ func (p *Page) Click(sel string) {
 // with key events.
 func (p *Page) Fill(sel, value string) {
 	p.t.Helper()
-	run(p, "fill "+sel, chromedp.Steps(
-		chromedp.WaitVisible(chromedp.CSS(sel)),
-		chromedp.Clear(chromedp.CSS(sel)),
-		chromedp.SendKeys(chromedp.CSS(sel), value),
-	))
+	run(p, "fill "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	// chromedp.Clear leaves a value typed earlier in a password field;
+	// emptying it from the page does not.
+	run(p, "clear "+sel, eval[bool](clearJS, sel))
+	run(p, "fill "+sel, chromedp.SendKeys(chromedp.CSS(sel), value))
 }
 
 // keyNames maps the names Press takes to the keys they press.
@@ -428,4 +428,30 @@ func (p *Page) Screenshot(name string) string {
 	}
 	p.t.Logf("browsertest: screenshot %s", path)
 	return path
+}
+
+// clearJS empties the value of the first form control matching a
+// selector, as deleting its text would (an input event follows).
+const clearJS = `(sel) => { const e = document.querySelector(sel); if (!e) return false; e.value = ""; e.dispatchEvent(new Event("input", {bubbles: true})); return true; }`
+
+// valueJS returns the value of the first form control matching a
+// selector, or null when none does.
+const valueJS = `(sel) => { const e = document.querySelector(sel); return e ? e.value : null; }`
+
+// Value returns the current value of a form control (an input, a
+// select); it fails the test when nothing matches sel.
+func (p *Page) Value(sel string) string {
+	p.t.Helper()
+	v := run(p, "value of "+sel, eval[*string](valueJS, sel))
+	if v == nil {
+		p.t.Fatalf("browsertest: value of %s: no element matched", sel)
+	}
+	return *v
+}
+
+// Focus moves the keyboard focus to the element, as a click would
+// without opening it (a select stays closed, for arrow keys).
+func (p *Page) Focus(sel string) {
+	p.t.Helper()
+	run(p, "focus "+sel, chromedp.Focus(chromedp.CSS(sel)))
 }
