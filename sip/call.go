@@ -209,7 +209,8 @@ func (a *Agent) trunkOrder() []int {
 // should make Dial try the next trunk.
 func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOptions) (*Call, *CallError, bool) {
 	t := &a.cfg.trunks[i]
-	fail := func(o Outcome, err error) *CallError { return &CallError{Outcome: o, Trunk: t.Name, Err: err} }
+	callID := ""
+	fail := func(o Outcome, err error) *CallError { return &CallError{Outcome: o, Trunk: t.Name, CallID: callID, Err: err} }
 	ms, err := a.media.Open()
 	if err != nil {
 		return nil, fail(Failed, err), false
@@ -225,7 +226,7 @@ func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOp
 		return nil, fail(Failed, err), false
 	}
 	req := a.invite(t, number, offer)
-	callID := req.CallID().Value()
+	callID = req.CallID().Value()
 	log := a.log.With("call_id", callID, "trunk", t.Name)
 
 	start := time.Now()
@@ -332,7 +333,7 @@ func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOp
 	case errors.As(err, &rej):
 		o, failover := classify(rej.Res.StatusCode)
 		log.Info("call not answered", "status", rej.Res.StatusCode, "outcome", string(o))
-		return nil, &CallError{Outcome: o, Status: rej.Res.StatusCode, Reason: rej.Res.Reason, Trunk: t.Name}, failover
+		return nil, &CallError{Outcome: o, Status: rej.Res.StatusCode, Reason: rej.Res.Reason, Trunk: t.Name, CallID: callID}, failover
 	case realmErr != nil:
 		return nil, fail(Failed, realmErr), true
 	case waitCtx.Err() != nil:

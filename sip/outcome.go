@@ -51,6 +51,9 @@ type CallError struct {
 	Reason string
 	// Trunk is the trunk that gave the final answer.
 	Trunk string
+	// CallID is the Call-ID of the last INVITE sent, for the records
+	// ("" when none was built).
+	CallID string
 	// Err is the underlying error, if any.
 	Err error
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/sspr-project/sspr/ivr"
 	"github.com/sspr-project/sspr/portal"
@@ -33,10 +34,13 @@ func (v *callVerifier) Verify(ctx context.Context, req ivr.Request, progress fun
 	out := v.ivr.Verify(ctx, d, req, progress)
 	// Verify has returned, so Dial has too: d.last is settled.
 	res := portal.Verification{Outcome: out}
-	if d.last != nil {
+	var ce *sip.CallError
+	switch {
+	case d.last != nil:
 		res.CallID = d.last.ID()
+	case errors.As(out.Err, &ce):
+		// A call that was not answered: the INVITE's Call-ID.
+		res.CallID = ce.CallID
 	}
-	// A call that was not answered has no sip.Call; sip.CallError does
-	// not carry the Call-ID of the INVITE sent, so CallID stays empty.
 	return res
 }

@@ -24,8 +24,8 @@ func TestCallVerifier(t *testing.T) {
 		{"confirm", siptest.UAS{Mode: siptest.DTMF, Digits: "#"}, ivr.Request{Mode: ivr.ModeConfirm}, ivr.Confirmed, 200, true},
 		{"match", siptest.UAS{Mode: siptest.DTMF, Digits: "37#"}, ivr.Request{Mode: ivr.ModeMatch, Match: "37"}, ivr.Confirmed, 200, true},
 		{"fraud", siptest.UAS{Mode: siptest.DTMF, Digits: "0"}, ivr.Request{Mode: ivr.ModeConfirm}, ivr.FraudReported, 200, true},
-		{"busy", siptest.UAS{Mode: siptest.Busy}, ivr.Request{Mode: ivr.ModeConfirm}, ivr.Busy, 486, false},
-		{"decline", siptest.UAS{Mode: siptest.Decline}, ivr.Request{Mode: ivr.ModeConfirm}, ivr.Rejected, 603, false},
+		{"busy", siptest.UAS{Mode: siptest.Busy}, ivr.Request{Mode: ivr.ModeConfirm}, ivr.Busy, 486, true},
+		{"decline", siptest.UAS{Mode: siptest.Decline}, ivr.Request{Mode: ivr.ModeConfirm}, ivr.Rejected, 603, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
