@@ -195,3 +195,41 @@ func TestFraudKeyLocksTheProcess(t *testing.T) {
 		t.Fatalf("audit = %v", got)
 	}
 }
+
+// TestChangeRegistration: a registered user signs in and sees the
+// review; a new number needs the password again and a call to it; a new
+// language is saved at once; each change is audited.
+func TestChangeRegistration(t *testing.T) {
+	e := newEnv(t, testConfig())
+	e.register("bob", "+447700900456", "", nil)
+	b := e.browser()
+	b.post("/register", "username", "bob", "password", "bob-old-pw").must(e.msg("register.review.title"), "0456")
+	b.post("", "action", "change", "what", "phone").must(e.msg("signin.again"), `name="password"`)
+	// The password again, and a valid number: both are checked.
+	b.post("", "action", "phone", "password", "not-bobs", "phone", "+44 20 7946 0958").must(e.msg("signin.failed"))
+	if n := len(e.ver.placed()); n != 0 {
+		t.Fatalf("%d calls placed before the password was given again", n)
+	}
+	b.post("", "action", "phone", "password", "bob-old-pw", "phone", "+44 20 7946 0958").must(e.msg("phone.match.instructions"))
+	calls := e.ver.placed()
+	if len(calls) != 1 || calls[0].Number != "+442079460958" {
+		t.Fatalf("calls: %v", calls)
+	}
+	// Until the call confirms, the old number stays registered.
+	if reg, _ := e.st.Registration(t.Context(), "bob"); reg.Phone != "+447700900456" {
+		t.Fatalf("number changed before the call: %s", reg.Phone)
+	}
+	e.press(b.match() + "#")
+	b.waitFor(e.msg("register.saved")).must("0958")
+	if reg, _ := e.st.Registration(t.Context(), "bob"); reg.Phone != "+442079460958" {
+		t.Fatalf("number after the call: %s", reg.Phone)
+	}
+	b.post("", "action", "change", "what", "language").must(e.msg("register.language.title"))
+	b.post("", "action", "language", "language", "en").must(e.msg("register.saved"))
+	got := e.audit("bob")
+	for _, want := range []string{"register.signin:refused", "register.change:phone", "register.change:language"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("audit %v lacks %s", got, want)
+		}
+	}
+}
