@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sspr-project/sspr/ivr"
 	"github.com/sspr-project/sspr/portal/store"
 	"github.com/sspr-project/sspr/portal/workflow"
 )
@@ -116,6 +117,11 @@ func (s *Server) status(r *http.Request, st *sessionState) status {
 	c := st.flow.Call
 	if c == nil {
 		return out
+	}
+	if s.stale(c) {
+		cc := *c
+		cc.Running, cc.Result = false, string(ivr.Failed)
+		c = &cc
 	}
 	out.Running, out.Attempt, out.Result = c.Running, c.Attempt, c.Result
 	out.Text = s.statusText(v, c)

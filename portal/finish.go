@@ -13,6 +13,14 @@ import (
 // unlocks the account, a registration is saved. A reset waits for the
 // new password.
 func (s *Server) finish(ctx context.Context, st *sessionState, addr string) error {
+	if st.ses.Kind != store.KindRegister {
+		// Only a journey that passed every gate forgets the failures
+		// counted towards the lockout: passing the call and failing the
+		// questions, again and again, must lock.
+		if err := s.st.RecordSuccess(ctx, st.ses.Username); err != nil {
+			return err
+		}
+	}
 	switch st.ses.Kind {
 	case store.KindUnlock:
 		return s.unlock(ctx, st, addr, "unlock")

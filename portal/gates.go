@@ -61,10 +61,12 @@ func (s *Server) enter(ctx context.Context, id, addr string) error {
 	return nil
 }
 
-// pickQuestions chooses n of the user's registered questions at random;
-// for a username without a registration, n of the administrator's list
-// chosen by a keyed hash of the username, so that every attempt shows the
-// same ones, as it would for a registered user.
+// pickQuestions chooses n of the user's registered questions; for a
+// username without a registration, n of the administrator's list. Both
+// choices are a shuffle keyed by a hash of the username with
+// Config.Secret, so that every attempt, on every node, asks the same
+// questions whether or not the username is registered: nothing tells the
+// two apart.
 func (s *Server) pickQuestions(ctx context.Context, st *sessionState, n int) ([]string, error) {
 	var ids []string
 	reg, err := s.st.Registration(ctx, st.ses.Username)
@@ -74,19 +76,18 @@ func (s *Server) pickQuestions(ctx context.Context, st *sessionState, n int) ([]
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	case err == nil || errors.Is(err, store.ErrNotFound):
 		for _, q := range s.cfg.Questions {
 			ids = append(ids, q.ID)
 		}
-		mac := hmac.New(sha256.New, s.cfg.Secret)
-		mac.Write([]byte(st.ses.Username))
-		seed := mac.Sum(nil)
-		r := rand.New(rand.NewPCG(binary.BigEndian.Uint64(seed), binary.BigEndian.Uint64(seed[8:])))
-		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	default:
 		return nil, err
 	}
+	mac := hmac.New(sha256.New, s.cfg.Secret)
+	mac.Write([]byte("questions:" + st.ses.Username))
+	seed := mac.Sum(nil)
+	r := rand.New(rand.NewPCG(binary.BigEndian.Uint64(seed), binary.BigEndian.Uint64(seed[8:])))
+	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	if len(ids) < n {
 		return nil, fmt.Errorf("portal: %d questions to ask, %d available", n, len(ids))
 	}
@@ -114,6 +115,7 @@ func (s *Server) failGate(ctx context.Context, st *sessionState, idx int, g work
 	if err := s.st.Fail(ctx, st.ses.ID, s.now()); err != nil && !errors.Is(err, store.ErrClosed) {
 		return err
 	}
+	s.publish(st.ses.ID) // the session's event streams end
 	s.m.journeys.WithLabelValues(string(st.ses.Kind), "failed").Inc()
 	if counted {
 		return s.countFailure(ctx, st, addr)
@@ -126,18 +128,31 @@ func (s *Server) countFailure(ctx context.Context, st *sessionState, addr string
 	if st.ses.Kind == store.KindRegister {
 		return nil // registration is behind the password, with its own limits
 	}
-	before, err := s.st.Lockout(ctx, st.ses.Username)
+	lo, locked, err := s.recordFailure(ctx, st.ses.Username)
 	if err != nil {
 		return err
 	}
-	lo, err := s.st.RecordFailure(ctx, st.ses.Username, s.cfg.Lockout, s.now())
-	if err != nil {
-		return err
-	}
-	if lo.Lockouts > before.Lockouts {
+	if locked {
 		s.lockedOut(ctx, st, addr, lo, "failures")
 	}
 	return nil
+}
+
+// recordFailure counts a failure towards user's reset-process lockout and
+// reports whether this very failure locked it (failures that end together
+// make one lockout record, not one each).
+func (s *Server) recordFailure(ctx context.Context, user string) (store.Lockout, bool, error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	before, err := s.st.Lockout(ctx, user)
+	if err != nil {
+		return store.Lockout{}, false, err
+	}
+	lo, err := s.st.RecordFailure(ctx, user, s.cfg.Lockout, s.now())
+	if err != nil {
+		return store.Lockout{}, false, err
+	}
+	return lo, lo.Lockouts > before.Lockouts, nil
 }
 
 func (s *Server) lockedOut(ctx context.Context, st *sessionState, addr string, lo store.Lockout, reason string) {
@@ -220,6 +235,9 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 	if lang == "" {
 		lang = st.flow.Lang
 	}
+	if c := st.flow.Call; c != nil && c.Gate == idx && ((c.Running && !s.stale(c)) || c.Attempt >= g.Attempts) {
+		return nil // a call is running, or no attempt is left: nothing to count
+	}
 	numKey := s.numberKey(number)
 	if number == "" {
 		numKey = s.numberKey("user:" + user)
@@ -236,7 +254,7 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 		if c == nil || c.Gate != idx {
 			c = &callState{Gate: idx, Mode: g.Mode}
 		}
-		if c.Running || c.Attempt >= g.Attempts || st.ses.State != store.StateActive {
+		if (c.Running && !s.stale(c)) || c.Attempt >= g.Attempts || st.ses.State != store.StateActive {
 			return errStop
 		}
 		if limit != "" {
@@ -306,7 +324,18 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 			})
 		}
 		decided(v.Result)
-		s.audit(context.WithoutCancel(s.ctx), "call", user, addr, string(validResult(v.Result)), "", id)
+		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+		defer acancel()
+		s.audit(actx, "call", user, addr, string(validResult(v.Result)), v.CallID, id)
+		if v.CallID != "" {
+			_, _ = s.update(actx, id, func(st *sessionState) error {
+				if c := st.flow.Call; c != nil && c.Gate == idx && c.Attempt == attempt {
+					c.CallID = v.CallID
+					return nil
+				}
+				return errStop
+			})
+		}
 	}()
 	return nil
 }
@@ -334,6 +363,13 @@ func (s *Server) decoy(ctx context.Context, id string, idx, attempt int) Verific
 		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
 	}
 	return Verification{Outcome: ivr.Outcome{Result: ivr.NoAnswer, Status: 487, Duration: s.now().Sub(start)}}
+}
+
+// stale reports whether c is marked running for longer than any call
+// lasts: the node that owned it stopped before it ended. It counts as a
+// failed call.
+func (s *Server) stale(c *callState) bool {
+	return c.Running && s.now().Sub(c.Started) > s.cfg.CallTimeout+time.Minute
 }
 
 // codeHash is what the store keeps of a spoken code.
@@ -423,9 +459,6 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 	}
 	switch res {
 	case ivr.Confirmed:
-		if err := s.st.RecordSuccess(ctx, user); err != nil {
-			return err
-		}
 		return s.pass(ctx, st, idx, g, addr, "")
 	case ivr.CodeDelivered:
 		return nil
@@ -446,12 +479,12 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 	}
 	if res == ivr.WrongInput {
 		if st.ses.Kind != store.KindRegister {
-			lo, err := s.st.RecordFailure(ctx, user, s.cfg.Lockout, s.now())
+			lo, locked, err := s.recordFailure(ctx, user)
 			if err != nil {
 				return err
 			}
 			if lo.Locked(s.now()) {
-				if lo.Failures == 0 {
+				if locked {
 					s.lockedOut(ctx, st, addr, lo, "failures")
 				}
 				return s.failGate(ctx, st, idx, g, addr, string(res), "", false)
@@ -529,9 +562,6 @@ func (a *action) code() error {
 		if st.flow.Editing == string(workflow.Phone) {
 			return a.s.saveRegistration(ctx, st, a.addr)
 		}
-		if err := a.s.st.RecordSuccess(ctx, st.ses.Username); err != nil {
-			return err
-		}
 		return a.s.pass(ctx, st, idx, g, a.addr, c.CallID)
 	}
 	tries := 0
@@ -583,6 +613,9 @@ func (a *action) questions() error {
 	if a.st.ses.Kind == store.KindRegister {
 		return a.registerQuestions(g, idx)
 	}
+	if len(a.st.flow.Asked) == 0 {
+		return nil // the questions are not picked yet: show them
+	}
 	ctx := a.ctx()
 	answers := make([]string, len(a.st.flow.Asked))
 	var errs []fieldError
@@ -606,9 +639,6 @@ func (a *action) questions() error {
 		}
 	}
 	if right >= g.MustBeRight {
-		if err := a.s.st.RecordSuccess(ctx, a.st.ses.Username); err != nil {
-			return err
-		}
 		return a.s.pass(ctx, a.st, idx, g, a.addr, "")
 	}
 	return a.s.failGate(ctx, a.st, idx, g, a.addr, "wrong", "", true)

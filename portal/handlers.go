@@ -248,6 +248,19 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A questions gate just reached may not have picked its questions
+	// yet (pass records the gate, then enters the next): pick them now
+	// rather than show an empty form.
+	if g, ok := st.prog.Current(s.cfg.Workflow); ok && st.ses.State == store.StateActive && g.Kind == workflow.Questions &&
+		st.ses.Kind != store.KindRegister && len(st.flow.Asked) == 0 {
+		if err := s.enter(r.Context(), st.ses.ID, s.web.ClientAddr(r).String()); err != nil {
+			s.fail(w, r, err, st.flow.Lang)
+			return
+		}
+		if st, ok = s.session(w, r); !ok {
+			return
+		}
+	}
 	s.renderFlow(w, r, st, nil, http.StatusOK)
 }
 

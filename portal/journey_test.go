@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sspr-project/sspr/ivr"
+	"github.com/sspr-project/sspr/portal/store"
 	"github.com/sspr-project/sspr/portal/workflow"
 )
 
@@ -51,6 +52,10 @@ func TestResetMatch(t *testing.T) {
 	b.post("", "action", "password", "password", "Another-Pass-8", "password2", "Another-Pass-8").must(e.msg("done.reset.title"))
 	if got := e.dir.password("alice"); got != "Brand-New-Pass-7" {
 		t.Fatalf("a completed session set the password again: %q", got)
+	}
+	recs, err := e.st.List(t.Context(), store.Filter{User: "alice", Event: "call"})
+	if err != nil || len(recs) != 1 || recs[0].CallID != "call-1" || recs[0].ResetID == "" {
+		t.Fatalf("call records = %+v, %v; want one with the call's ID and the reset's", recs, err)
 	}
 	want := []string{"reset.start:ok", "gate.phone:passed", "call:confirmed", "reset.password:refused-in-history", "reset.password:ok"}
 	if got := e.audit("alice"); !slices.Equal(got, want) {
@@ -159,7 +164,7 @@ func TestWrongKeysThenCallAgain(t *testing.T) {
 	e.register("alice", "+447700900123", "", nil)
 	b := e.browser()
 	b.post("/reset", "username", "alice")
-	e.press("99#")
+	e.press("999#")
 	b.waitFor(e.msg("phone.call_again")).must(e.msg("phone.result.wrong-input"))
 	b.post("", "action", "call-again").must(e.msg("phone.match.instructions"))
 	e.press("no-answer")

@@ -208,11 +208,16 @@ type Server struct {
 	node string
 
 	// ctx ends the calls in progress on Close; calls tracks them.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	calls    sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	calls  sync.WaitGroup
+	// bg tracks the background work (the store's sweeper).
+	bg       sync.WaitGroup
 	mu       sync.Mutex
 	draining bool
+	// failMu makes reading and counting a lockout failure one step, on
+	// this node.
+	failMu sync.Mutex
 }
 
 // New checks cfg and returns a portal serving with deps.
@@ -265,7 +270,32 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.node = randomToken(9)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
+	s.bg.Add(1)
+	go s.sweep()
 	return s, nil
+}
+
+// sweepEvery is how often expired sessions and rate-limit windows are
+// deleted from the store.
+const sweepEvery = 5 * time.Minute
+
+// sweep deletes what has expired from the store, now and then, until Close.
+func (s *Server) sweep() {
+	defer s.bg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+			if err := s.st.Sweep(ctx, s.now()); err != nil {
+				s.log.Warn("portal: sweeping the store failed", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 func (c Config) withDefaults() Config {
@@ -372,5 +402,6 @@ func (s *Server) Close() error {
 	s.Drain()
 	s.cancel()
 	s.calls.Wait()
+	s.bg.Wait()
 	return nil
 }

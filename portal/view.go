@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/sspr-project/sspr/ivr"
 	"github.com/sspr-project/sspr/portal/phone"
@@ -382,7 +381,7 @@ func (s *Server) callView(v *view, st *sessionState, g workflow.Gate) *callView 
 		return cv
 	}
 	cv.Gate, cv.Running, cv.Match = c.Gate, c.Running, c.Match
-	if c.Running && s.now().Sub(c.Started) > s.cfg.CallTimeout+time.Minute {
+	if s.stale(c) {
 		// The node that owned the call stopped before it ended.
 		cv.Running = false
 		c.Result = string(ivr.Failed)
@@ -429,6 +428,9 @@ func (s *Server) failureText(v *view, st *sessionState) string {
 	if c != nil && c.Result != "" && c.Result != "refused" {
 		if c.Result == string(ivr.CodeDelivered) {
 			return v.T("phone.code.wrong")
+		}
+		if c.Result == string(ivr.FraudReported) && st.ses.Kind == store.KindRegister {
+			return v.T("register.fraud")
 		}
 		return v.T("phone.result." + c.Result)
 	}

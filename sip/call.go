@@ -210,7 +210,9 @@ func (a *Agent) trunkOrder() []int {
 func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOptions) (*Call, *CallError, bool) {
 	t := &a.cfg.trunks[i]
 	callID := ""
-	fail := func(o Outcome, err error) *CallError { return &CallError{Outcome: o, Trunk: t.Name, CallID: callID, Err: err} }
+	fail := func(o Outcome, err error) *CallError {
+		return &CallError{Outcome: o, Trunk: t.Name, CallID: callID, Err: err}
+	}
 	ms, err := a.media.Open()
 	if err != nil {
 		return nil, fail(Failed, err), false

@@ -112,13 +112,17 @@ type config struct {
 	trunks    []trunk
 }
 
+// DefaultRingTimeout is how long a phone rings when Config.RingTimeout
+// is zero.
+const DefaultRingTimeout = 40 * time.Second
+
 func (c Config) validate() (*config, error) {
 	v := &config{Config: c}
 	if v.UserAgent == "" {
 		v.UserAgent = "sspr"
 	}
 	if v.RingTimeout == 0 {
-		v.RingTimeout = 40 * time.Second
+		v.RingTimeout = DefaultRingTimeout
 	}
 	if v.TrunkTimeout == 0 {
 		v.TrunkTimeout = 5 * time.Second

@@ -207,7 +207,16 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 		return fmt.Errorf("ivr: %w", err)
 	}
 	ver := &callVerifier{agent: agent, ivr: iv, opts: sip.DialOptions{RingTimeout: sc.agent.RingTimeout}, language: sc.file.IVR.Language}
-	p, err := portal.New(sc.portal.cfg, portal.Deps{
+	pcfg := sc.portal.cfg
+	if pcfg.DecoyRing == 0 {
+		// The call never placed for an unregistered username rings as
+		// long as a real one that nobody answers.
+		pcfg.DecoyRing = sc.agent.RingTimeout
+		if pcfg.DecoyRing == 0 {
+			pcfg.DecoyRing = sip.DefaultRingTimeout
+		}
+	}
+	p, err := portal.New(pcfg, portal.Deps{
 		Store: st, Directory: dir, Verifier: ver, Catalogue: sc.portal.catalogue,
 		Logger: log, Registerer: reg,
 	})

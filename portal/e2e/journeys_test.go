@@ -4,10 +4,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sspr-project/sspr/directory"
 	"github.com/sspr-project/sspr/portal/browsertest"
+	"github.com/sspr-project/sspr/portal/store"
 )
 
 // The workflows of the two servers. A: register with every kind of gate,
@@ -69,6 +69,32 @@ func TestJourneys(t *testing.T) {
 	bb := s.serve(s.config(workflowB, "  first_key_timeout: 8s\n  prompts: "+digitPrompts(t)+"\n"))
 	t.Run("reset-pin-questions", func(t *testing.T) { resetPINQuestions(t, s, b, bb.URL) })
 	t.Run("unlock-code", func(t *testing.T) { unlockCode(t, s, b, bb.URL) })
+	bb.stop(t)
+
+	// The audit log links every call placed to its reset and its SIP
+	// Call-ID, and holds a record of each journey's end.
+	st, err := store.OpenSQLite(t.Context(), s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	calls, err := st.List(t.Context(), store.Filter{Event: "call"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 7 {
+		t.Errorf("%d call records, want one per call placed (at least 7)", len(calls))
+	}
+	for _, r := range calls {
+		if r.CallID == "" || r.ResetID == "" || r.User == "" {
+			t.Errorf("call record without its links: %+v", r)
+		}
+	}
+	for _, ev := range []string{"register.saved", "reset.password", "unlock.account", "lockout"} {
+		if recs, err := st.List(t.Context(), store.Filter{Event: ev}); err != nil || len(recs) == 0 {
+			t.Errorf("no %s record in the audit log (%v)", ev, err)
+		}
+	}
 }
 
 // register: alice signs in, proves her number with a match call, chooses
@@ -312,5 +338,4 @@ func unlockCode(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p.Click(`button[type=submit]`)
 	p.WaitText("h1", "Your account is unlocked")
 	clean(t, p)
-	_ = time.Second
 }
