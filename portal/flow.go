@@ -18,9 +18,6 @@ import (
 type flow struct {
 	// Lang is the language of the pages.
 	Lang string `json:"lang"`
-	// Registered says the username has a registration (reset, unlock):
-	// the page never shows it.
-	Registered bool `json:"reg,omitempty"`
 	// Call is the phone gate's state, when the current gate is one.
 	Call *callState `json:"call,omitempty"`
 	// Asked are the IDs of the security questions asked at the current

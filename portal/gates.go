@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -620,9 +621,9 @@ func (a *action) questions() error {
 	answers := make([]string, len(a.st.flow.Asked))
 	var errs []fieldError
 	for i := range a.st.flow.Asked {
-		answers[i] = normaliseAnswer(a.r.PostFormValue("answer" + itoa(i)))
+		answers[i] = normaliseAnswer(a.r.PostFormValue("answer" + strconv.Itoa(i)))
 		if answers[i] == "" {
-			errs = append(errs, fieldError{"answer" + itoa(i), "questions.missing"})
+			errs = append(errs, fieldError{"answer" + strconv.Itoa(i), "questions.missing"})
 		}
 	}
 	if len(errs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -141,7 +142,7 @@ func (s *Server) allowStart(w http.ResponseWriter, r *http.Request, event, user 
 }
 
 func retryAfter(d time.Duration) string {
-	return itoa(int((d + time.Second - 1) / time.Second))
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
 
 // start begins a reset or an unlock: the same work and the same answer
@@ -168,8 +169,9 @@ func (s *Server) start(kind store.Kind) http.HandlerFunc {
 			s.fail(w, r, err, "")
 			return
 		}
-		reg, err := s.st.Registration(ctx, user)
-		registered := err == nil
+		// Read for every username, registered or not, so that the work is
+		// the same; the phone gate reads it again when it places the call.
+		_, err = s.st.Registration(ctx, user)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.fail(w, r, err, "")
 			return
@@ -190,13 +192,12 @@ func (s *Server) start(kind store.Kind) http.HandlerFunc {
 		s.audit(ctx, event, user, addr, "ok", "", ses.ID)
 		lang := s.lang(r)
 		if _, err := s.update(ctx, ses.ID, func(st *sessionState) error {
-			st.flow = flow{Lang: lang, Registered: registered}
+			st.flow = flow{Lang: lang}
 			return nil
 		}); err != nil {
 			s.fail(w, r, err, lang)
 			return
 		}
-		_ = reg
 		if err := s.enter(ctx, ses.ID, addr); err != nil {
 			s.fail(w, r, err, lang)
 			return
@@ -238,7 +239,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (*sessionState,
 
 func (s *Server) expired(w http.ResponseWriter, r *http.Request) {
 	v := s.view(r, "message", "session.expired.title")
-	v.Body = v.T("session.expired.body", "minutes", itoa(int(s.cfg.SessionTTL/time.Minute)))
+	v.Body = v.T("session.expired.body", "minutes", strconv.Itoa(int(s.cfg.SessionTTL/time.Minute)))
 	v.StartAgain = true
 	s.render(w, http.StatusGone, v)
 }
@@ -366,26 +367,4 @@ func (s *Server) audit(ctx context.Context, event, user, addr, outcome, callID, 
 	if err != nil {
 		s.log.Error("portal: audit record lost", "event", event, "reset_id", resetID, "err", err)
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -117,7 +118,7 @@ func (f *fakeVerifier) Verify(ctx context.Context, req ivr.Request, progress fun
 	f.calls = append(f.calls, req)
 	n := len(f.calls)
 	f.mu.Unlock()
-	id := "call-" + itoa(n)
+	id := "call-" + strconv.Itoa(n)
 	end := func(r ivr.Result) Verification {
 		progress(ivr.Event{Kind: ivr.Finished, Result: r})
 		return Verification{Outcome: ivr.Outcome{Result: r}, CallID: id}

@@ -3,6 +3,7 @@ package portal
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,11 +129,11 @@ func TestRegisterThenResetWithPINAndQuestions(t *testing.T) {
 	answers := map[string]string{"Name of your first pet?": "  REX!", "City you were born in?": "paris", "Your first school?": "hill-road"}
 	form := []string{"action", "questions"}
 	for i := range 2 {
-		m := regexp.MustCompile(`<label for="answer` + itoa(i) + `">([^<]+)</label>`).FindStringSubmatch(r.body)
+		m := regexp.MustCompile(`<label for="answer` + strconv.Itoa(i) + `">([^<]+)</label>`).FindStringSubmatch(r.body)
 		if m == nil || answers[m[1]] == "" {
 			t.Fatalf("question %d: %v not one carol answered:\n%s", i, m, mainOf(r.body))
 		}
-		form = append(form, "answer"+itoa(i), answers[m[1]])
+		form = append(form, "answer"+strconv.Itoa(i), answers[m[1]])
 	}
 	r.post("", form...).must(e.msg("password.title"))
 	r.post("", "action", "unlock-only").must(e.msg("done.unlock.title"))

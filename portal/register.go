@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/sspr-project/sspr/portal/phone"
 	"github.com/sspr-project/sspr/portal/store"
@@ -71,7 +72,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := s.lang(r)
 	if _, err := s.update(ctx, ses.ID, func(st *sessionState) error {
-		st.flow = flow{Lang: lang, Registered: regErr == nil, Saved: regErr == nil}
+		st.flow = flow{Lang: lang, Saved: regErr == nil}
 		return nil
 	}); err != nil {
 		s.fail(w, r, err, lang)
@@ -220,17 +221,17 @@ func (a *action) registerQuestions(g workflow.Gate, idx int) error {
 	var errs []fieldError
 	seen := map[string]bool{}
 	for i := range g.Count {
-		ids[i] = a.r.PostFormValue("question" + itoa(i))
-		raw := a.r.PostFormValue("answer" + itoa(i))
-		a.form["question"+itoa(i)] = ids[i]
+		ids[i] = a.r.PostFormValue("question" + strconv.Itoa(i))
+		raw := a.r.PostFormValue("answer" + strconv.Itoa(i))
+		a.form["question"+strconv.Itoa(i)] = ids[i]
 		answers[i] = normaliseAnswer(raw)
 		switch {
 		case !slices.ContainsFunc(a.s.cfg.Questions, func(q Question) bool { return q.ID == ids[i] }) || answers[i] == "":
-			errs = append(errs, fieldError{"answer" + itoa(i), "register.questions.missing"})
+			errs = append(errs, fieldError{"answer" + strconv.Itoa(i), "register.questions.missing"})
 		case seen[ids[i]]:
-			errs = append(errs, fieldError{"question" + itoa(i), "register.questions.duplicate"})
+			errs = append(errs, fieldError{"question" + strconv.Itoa(i), "register.questions.duplicate"})
 		case len([]rune(answers[i])) < a.s.cfg.AnswerMin:
-			errs = append(errs, fieldError{"answer" + itoa(i), "register.questions.short"})
+			errs = append(errs, fieldError{"answer" + strconv.Itoa(i), "register.questions.short"})
 		}
 		seen[ids[i]] = true
 	}
@@ -351,7 +352,7 @@ func (s *Server) saveRegistration(ctx context.Context, st *sessionState, addr st
 	s.m.registrations.WithLabelValues(map[bool]string{true: "new", false: "changed"}[isNew]).Inc()
 	s.log.Info("portal: registration saved", "user", user, "reset_id", st.ses.ID, "number", phone.Mask(reg.Phone), "new", isNew)
 	_, err = s.update(ctx, st.ses.ID, func(st *sessionState) error {
-		st.flow.Saved, st.flow.Editing, st.flow.Registered = true, "", true
+		st.flow.Saved, st.flow.Editing = true, ""
 		st.flow.Phone, st.flow.PINHash, st.flow.Answers, st.flow.Language, st.flow.Call = "", "", nil, "", nil
 		st.flow.Notice = "register.saved"
 		return nil

@@ -905,7 +905,7 @@ func TestEveryPageStrictCSP(t *testing.T) {
 	ans := []string{"action", "questions"}
 	for i, q := range regexp.MustCompile(`<label for="answer\d">(.*?)</label>`).FindAllStringSubmatch(r.body, -1) {
 		a := map[string]string{"Name of your first pet?": "rex", "City you were born in?": "paris"}[q[1]]
-		ans = append(ans, "answer"+itoa(i), a)
+		ans = append(ans, "answer"+strconv.Itoa(i), a)
 	}
 	r.post("", ans...).must(e.msg("password.title"))
 	r.post("", "action", "password", "password", "Used-Before-1", "password2", "Used-Before-1").must(e.msg("policy.in-history"))
@@ -1078,7 +1078,7 @@ func TestNoSecretsInLogsAuditOrSession(t *testing.T) {
 	ans := []string{"action", "questions"}
 	texts := map[string]string{"Name of your first pet?": answers["pet"], "City you were born in?": answers["city"], "Your first school?": answers["school"]}
 	for i, q := range regexp.MustCompile(`<label for="answer\d">(.*?)</label>`).FindAllStringSubmatch(r.body, -1) {
-		ans = append(ans, "answer"+itoa(i), texts[q[1]])
+		ans = append(ans, "answer"+strconv.Itoa(i), texts[q[1]])
 	}
 	r.post("", ans...).must(e.msg("password.title"))
 	r.post("", "action", "password", "password", refusedPW, "password2", refusedPW).must(e.msg("policy.in-history"))

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/sspr-project/sspr/ivr"
@@ -156,7 +157,7 @@ func (v *view) Err(field string) string {
 func (v *view) Val(field string) string { return v.Form[field] }
 
 // Itoa formats n for the templates.
-func (v *view) Itoa(n int) string { return itoa(n) }
+func (v *view) Itoa(n int) string { return strconv.Itoa(n) }
 
 func (v *view) addError(field, text string) { v.Errors = append(v.Errors, shownError{field, text}) }
 
@@ -285,13 +286,13 @@ func (s *Server) renderGate(w http.ResponseWriter, st *sessionState, v *view, g 
 			v.page, v.Title = "register-questions", v.T("register.questions.title")
 			v.Offered = s.cfg.Questions
 			for i := range g.Count {
-				v.Asked = append(v.Asked, questionView{N: i, Num: itoa(i + 1)})
+				v.Asked = append(v.Asked, questionView{N: i, Num: strconv.Itoa(i + 1)})
 			}
 			break
 		}
 		v.page, v.Title = "questions", v.T("questions.title")
 		for i, id := range st.flow.Asked {
-			v.Asked = append(v.Asked, questionView{N: i, Num: itoa(i + 1), Text: s.questionText(id)})
+			v.Asked = append(v.Asked, questionView{N: i, Num: strconv.Itoa(i + 1), Text: s.questionText(id)})
 		}
 	case workflow.PIN:
 		v.page, v.Title = "register-pin", v.T("register.pin.title")
@@ -442,7 +443,7 @@ func (s *Server) failureText(v *view, st *sessionState) string {
 
 // errorText localises a field error's key, with the bounds it names.
 func (s *Server) errorText(v *view, key string) string {
-	return v.T(key, "min", itoa(s.minFor(key)), "max", itoa(s.cfg.PINMax))
+	return v.T(key, "min", strconv.Itoa(s.minFor(key)), "max", strconv.Itoa(s.cfg.PINMax))
 }
 
 func (s *Server) minFor(key string) int {

@@ -245,6 +245,10 @@ portal:
     - {id: school, text: "What was the name of your first school?"}
     - {id: street, text: "On which street did you grow up?"}
   decoy_ring: 5s
+  limits:
+    # alice takes more calls in an hour than the default cap of 5 allows.
+    calls_per_user: {n: 50, per: 1h}
+    calls_per_number: {n: 50, per: 1h}
   workflow:
 ` + workflow
 }

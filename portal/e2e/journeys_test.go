@@ -71,6 +71,14 @@ func TestJourneys(t *testing.T) {
 	t.Run("unlock-code", func(t *testing.T) { unlockCode(t, s, b, bb.URL) })
 	bb.stop(t)
 
+	// Servers C and D: a reset by confirm, and a reset by spoken code.
+	c := s.serve(s.config(registerGates+"    reset:\n      - gate: phone\n        mode: confirm\n", "  first_key_timeout: 8s\n"))
+	t.Run("reset-confirm", func(t *testing.T) { resetConfirm(t, s, b, c.URL) })
+	c.stop(t)
+	d := s.serve(s.config(registerGates+"    reset:\n      - gate: phone\n        mode: code\n", "  first_key_timeout: 8s\n  prompts: "+digitPrompts(t)+"\n"))
+	t.Run("reset-code", func(t *testing.T) { resetCode(t, s, b, d.URL) })
+	d.stop(t)
+
 	// The audit log links every call placed to its reset and its SIP
 	// Call-ID, and holds a record of each journey's end.
 	st, err := store.OpenSQLite(t.Context(), s.db)
@@ -337,5 +345,60 @@ func unlockCode(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p.Fill("#code", code)
 	p.Click(`button[type=submit]`)
 	p.WaitText("h1", "Your account is unlocked")
+	clean(t, p)
+}
+
+// newPassword sets password on the password page and checks it binds.
+func newPassword(t *testing.T, s *setup, p *browsertest.Page, user, password string) {
+	t.Helper()
+	p.WaitText("h1", "Choose a new password")
+	p.Fill("#password", password)
+	p.Fill("#password2", password)
+	p.Click(`#password-form button[type=submit]`)
+	p.WaitText("h1", "Your password is changed")
+	if err := s.binds(user, password); err != nil {
+		t.Errorf("the new password does not bind: %v", err)
+	}
+}
+
+// resetConfirm: alice presses # on the phone, then sets a new password.
+func resetConfirm(t *testing.T, s *setup, b *browsertest.Browser, url string) {
+	p := b.Page(t)
+	p.Go(url + "/reset")
+	p.Fill("#username", "alice")
+	p.Click(`button[type=submit]`)
+	p.WaitText("h1", "Confirm it is you")
+	if !strings.Contains(p.Text("main"), "press # on your phone") {
+		t.Errorf("the confirm page does not say to press #: %q", p.Text("main"))
+	}
+	visit(t, p, "reset-confirm-call")
+	c := s.person.answer()
+	s.person.key(c, "#")
+	newPassword(t, s, p, "alice", "Third-Pass-2026")
+	clean(t, p)
+}
+
+// resetCode: the call speaks a code after #; alice types it, then sets a
+// new password.
+func resetCode(t *testing.T, s *setup, b *browsertest.Browser, url string) {
+	p := b.Page(t)
+	p.Go(url + "/reset")
+	p.Fill("#username", "alice")
+	p.Click(`button[type=submit]`)
+	p.WaitText("h1", "Confirm it is you")
+	c := s.person.answer()
+	s.person.key(c, "#")
+	code := s.person.hear(c, 6)
+	p.WaitVisible("#code")
+	// A wrong code first: the page says so and keeps the field.
+	wrong := []byte(code)
+	wrong[0] = '0' + (wrong[0]-'0'+1)%10
+	p.Fill("#code", string(wrong))
+	p.Click(`button[type=submit]`)
+	p.WaitText("#errors", "not right")
+	visit(t, p, "reset-code-wrong")
+	p.Fill("#code", code)
+	p.Click(`button[type=submit]`)
+	newPassword(t, s, p, "alice", "Fourth-Pass-2026")
 	clean(t, p)
 }
