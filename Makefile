@@ -12,10 +12,11 @@ LDFLAGS   := -X main.version=$(VERSION)
 # the portal's browser tests from .ci/browser-deps.
 TEST_DEBS := sox libspandsp-dev pkg-config gcc
 FUZZTIME  ?= 60s
+DEMO_HTTP ?= 127.0.0.1:8080
 # The fuzz targets, as package:Target.
 FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV \
              ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring \
-             ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch
+             ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch ./portal:FuzzAPIRequest
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint prompts talkoff clean
@@ -26,13 +27,8 @@ help: ## list the targets
 build: ## build bin/sspr
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sspr
 
-run: build ## run what there is so far: make tones, decode them
-	@$(BIN) version
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	  echo '$$ sspr dtmf gen --digits 4827# keys.wav' && $(BIN) dtmf gen --digits 4827# "$$tmp/keys.wav" && \
-	  echo '$$ sspr dtmf decode --events keys.wav' && $(BIN) dtmf decode --events "$$tmp/keys.wav" && \
-	  echo '$$ sspr dtmf decode keys.wav' && $(BIN) dtmf decode "$$tmp/keys.wav"
-	@echo; $(BIN) help
+run: build ## run the demo: portal, demo users and a virtual phone on loopback (Ctrl-C stops it)
+	$(BIN) demo --http $(DEMO_HTTP)
 
 test: test-deps lint race compare fuzz-short ## install what the tests need, then run every test
 

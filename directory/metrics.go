@@ -47,6 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"op"}),
 	}
 	for _, op := range []string{opFind, opAuthenticate, opSetPassword, opUnlock, opCheck} {
+		m.latency.WithLabelValues(op)
 		for _, r := range []result{resultOK, resultNotFound, resultRefused, resultPolicy, resultUnavailable, resultError} {
 			m.ops.WithLabelValues(op, string(r))
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,8 +41,10 @@ type promptSource interface {
 // Verifier runs verification calls. It is safe for concurrent use; each
 // call runs in the goroutine that calls Verify.
 type Verifier struct {
-	cfg     Config // defaults applied
-	prompts promptSource
+	cfg Config // defaults applied
+	// prompts holds the promptSource; SetPrompts swaps it while calls
+	// run (each call resolves its prompts once, at its start).
+	prompts atomic.Pointer[promptBox]
 	log     *slog.Logger
 	m       *metrics
 }
@@ -69,14 +72,44 @@ func newVerifier(cfg Config, reg prometheus.Registerer, src promptSource) (*Veri
 		return nil, err
 	}
 	cfg.defaults()
-	v := &Verifier{cfg: cfg, prompts: src, log: cfg.Logger}
-	for _, mode := range Modes {
-		if _, err := v.resolve(mode, ""); err != nil {
-			return nil, err
-		}
+	v := &Verifier{cfg: cfg, log: cfg.Logger}
+	if err := v.setSource(src); err != nil {
+		return nil, err
 	}
 	v.m = newMetrics(reg)
 	return v, nil
+}
+
+// promptBox holds a promptSource for an atomic.Pointer.
+type promptBox struct{ src promptSource }
+
+// SetPrompts replaces the prompts of the calls that start from now on
+// (a configuration reload); calls in progress keep the prompts they
+// started with. It fails, keeping the old set, if p lacks a prompt of the
+// default language that some mode needs. A nil p means DefaultPrompts().
+func (v *Verifier) SetPrompts(p *Prompts) error {
+	if p == nil {
+		d, err := DefaultPrompts()
+		if err != nil {
+			return fmt.Errorf("ivr: default prompts: %w", err)
+		}
+		p = d
+	}
+	return v.setSource(p)
+}
+
+// setSource checks that src has every prompt each mode needs in the
+// default language, then makes it the verifier's.
+func (v *Verifier) setSource(src promptSource) error {
+	check := &Verifier{cfg: v.cfg}
+	check.prompts.Store(&promptBox{src: src})
+	for _, mode := range Modes {
+		if _, err := check.resolve(mode, ""); err != nil {
+			return err
+		}
+	}
+	v.prompts.Store(&promptBox{src: src})
+	return nil
 }
 
 func (c *Config) validate() error {
@@ -151,7 +184,7 @@ func (v *Verifier) resolve(mode Mode, lang string) (map[PromptName]Prompt, error
 	}
 	ps := make(map[PromptName]Prompt, len(names))
 	for _, n := range names {
-		p, ok := v.prompts.Get(lang, n)
+		p, ok := v.prompts.Load().src.Get(lang, n)
 		if !ok {
 			return nil, fmt.Errorf("%w: %q in language %q", ErrPrompt, n, lang)
 		}

@@ -111,7 +111,7 @@ func (s *Server) status(r *http.Request, st *sessionState) status {
 		v.Lang = st.flow.Lang
 	}
 	out := status{Gate: st.prog.Index, Done: st.ses.State != store.StateActive}
-	if out.Done || st.prog.Done(s.cfg.Workflow) {
+	if out.Done || st.prog.Done(s.wf()) {
 		out.Gate = -1
 	}
 	c := st.flow.Call
@@ -125,7 +125,7 @@ func (s *Server) status(r *http.Request, st *sessionState) status {
 	}
 	out.Running, out.Attempt, out.Result = c.Running, c.Attempt, c.Result
 	out.Text = s.statusText(v, c)
-	if g, ok := st.prog.Current(s.cfg.Workflow); !ok || g.Kind != workflow.Phone || c.Gate != st.prog.Index {
+	if g, ok := st.prog.Current(s.wf()); !ok || g.Kind != workflow.Phone || c.Gate != st.prog.Index {
 		if st.prog.Index > c.Gate && !out.Done {
 			out.Text = v.T("phone.status.confirmed")
 		}

@@ -73,7 +73,7 @@ func (s *Server) unlock(ctx context.Context, st *sessionState, addr, done string
 // passedAll reports whether the session has passed every gate and is
 // still active (the password form or the unlock may go ahead).
 func (a *action) passedAll() bool {
-	return a.st.ses.State == store.StateActive && a.st.prog.Passed(a.s.cfg.Workflow) && a.st.flow.Done == ""
+	return a.st.ses.State == store.StateActive && a.st.prog.Passed(a.s.wf()) && a.st.flow.Done == ""
 }
 
 // password sets the new password at the end of a reset, and unlocks the

@@ -140,5 +140,5 @@ func (s *Server) update(ctx context.Context, id string, fn func(*sessionState) e
 
 // gates returns the gates of the session's journey.
 func (s *Server) gates(st *sessionState) []workflow.Gate {
-	return s.cfg.Workflow.Gates(st.prog.Journey)
+	return s.wf().Gates(st.prog.Journey)
 }

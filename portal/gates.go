@@ -32,9 +32,9 @@ func (s *Server) enter(ctx context.Context, id, addr string) error {
 	if st.ses.State != store.StateActive {
 		return nil
 	}
-	g, ok := st.prog.Current(s.cfg.Workflow)
+	g, ok := st.prog.Current(s.wf())
 	if !ok {
-		if st.prog.Passed(s.cfg.Workflow) {
+		if st.prog.Passed(s.wf()) {
 			return s.finish(ctx, st, addr)
 		}
 		return nil
@@ -328,6 +328,7 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 		defer acancel()
 		s.audit(actx, "call", user, addr, string(validResult(v.Result)), v.CallID, id)
+		s.log.Info("portal: call over", "reset_id", id, "call_id", v.CallID, "user", user, "result", string(validResult(v.Result)))
 		if v.CallID != "" {
 			_, _ = s.update(actx, id, func(st *sessionState) error {
 				if c := st.flow.Call; c != nil && c.Gate == idx && c.Attempt == attempt {

@@ -34,6 +34,7 @@ func (s *Server) routes() {
 	h("POST /flow/{id}", "flow", s.flowAction)
 	h("GET /flow/{id}/events", "events", s.events)
 	mux.Handle("GET /static/{file}", s.web.Wrap("static", http.HandlerFunc(s.static)))
+	s.apiRoutes(h)
 	h("/", "other", s.notFound)
 	s.mux = mux
 }
@@ -252,7 +253,7 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request) {
 	// A questions gate just reached may not have picked its questions
 	// yet (pass records the gate, then enters the next): pick them now
 	// rather than show an empty form.
-	if g, ok := st.prog.Current(s.cfg.Workflow); ok && st.ses.State == store.StateActive && g.Kind == workflow.Questions &&
+	if g, ok := st.prog.Current(s.wf()); ok && st.ses.State == store.StateActive && g.Kind == workflow.Questions &&
 		st.ses.Kind != store.KindRegister && len(st.flow.Asked) == 0 {
 		if err := s.enter(r.Context(), st.ses.ID, s.web.ClientAddr(r).String()); err != nil {
 			s.fail(w, r, err, st.flow.Lang)
@@ -344,7 +345,7 @@ func (a *action) current(k workflow.GateKind) (workflow.Gate, int, bool) {
 	if a.st.ses.State != store.StateActive {
 		return workflow.Gate{}, 0, false
 	}
-	g, ok := a.st.prog.Current(a.s.cfg.Workflow)
+	g, ok := a.st.prog.Current(a.s.wf())
 	if !ok || g.Kind != k {
 		return workflow.Gate{}, 0, false
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sspr-project/sspr/ivr"
+	"github.com/sspr-project/sspr/portal/workflow"
 )
 
 // metrics are the portal's Prometheus metrics. Every label takes its
@@ -18,6 +19,7 @@ type metrics struct {
 	unlocks       *prometheus.CounterVec
 	registrations *prometheus.CounterVec
 	fraud         prometheus.Counter
+	api           *prometheus.CounterVec
 }
 
 // The limits a refusal names.
@@ -61,6 +63,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sspr_portal_fraud_reports_total",
 			Help: "Verification calls in which the person pressed the fraud key.",
 		}),
+		api: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sspr_portal_api_verifications_total",
+			Help: "Verifications of the API, by outcome: accepted, refused (a call cap), confirmed, failed.",
+		}, []string{"outcome"}),
 	}
 	// Every label value exists from the start, so that rates and alerts
 	// see zeros rather than nothing.
@@ -79,8 +85,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"failures", "fraud"} {
 		m.lockouts.WithLabelValues(r)
 	}
+	for _, j := range workflow.Journeys {
+		for _, g := range workflow.GateKinds {
+			for _, r := range []string{"passed", "failed"} {
+				m.gates.WithLabelValues(string(j), string(g), r)
+			}
+		}
+	}
+	for _, o := range []string{"accepted", "refused", "confirmed", "failed"} {
+		m.api.WithLabelValues(o)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.journeys, m.gates, m.calls, m.refusals, m.lockouts, m.resets, m.unlocks, m.registrations, m.fraud} {
+		for _, c := range []prometheus.Collector{m.journeys, m.gates, m.calls, m.refusals, m.lockouts, m.resets, m.unlocks, m.registrations, m.fraud, m.api} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -170,6 +171,9 @@ type Config struct {
 	// Argon2 is the cost of PIN and answer hashes; zero fields take
 	// DefaultArgon2's.
 	Argon2 Argon2
+	// APIClients are the products allowed to use the verification API
+	// (docs/openapi.yaml); none: every API request is refused (401).
+	APIClients []APIClient
 }
 
 // Deps are the parts the portal works with.
@@ -206,6 +210,9 @@ type Server struct {
 	hash  *hasher
 	// node names this process in the calls it owns.
 	node string
+	// workflow is the gate workflow in force; SetWorkflow swaps it.
+	// cfg.Workflow is the one New was given.
+	workflow atomic.Pointer[workflow.Config]
 
 	// ctx ends the calls in progress on Close; calls tracks them.
 	ctx    context.Context
@@ -268,6 +275,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.hash = newHasher(cfg.Argon2)
 	s.node = randomToken(9)
+	wf := s.cfg.Workflow
+	s.workflow.Store(&wf)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
 	s.bg.Add(1)
@@ -365,7 +374,31 @@ func (c Config) check() error {
 	if need > len(c.Questions) {
 		bad("the workflow needs %d security questions, the list has %d", need, len(c.Questions))
 	}
+	errs = append(errs, checkAPIClients(c.APIClients)...)
 	return errors.Join(errs...)
+}
+
+// wf returns the gate workflow in force.
+func (s *Server) wf() workflow.Config { return *s.workflow.Load() }
+
+// SetWorkflow replaces the gate workflow (a configuration reload). It
+// checks c as New would and keeps the old workflow if c is wrong. New
+// sessions take c at once; a session in progress keeps its journey and
+// the index of its current gate, and goes on with the gates of c from
+// there: if the gates before that index changed, the session may end
+// (cleanly, with the "session ended" page) or skip a gate it would have
+// had, so change gates when few sessions are in progress.
+func (s *Server) SetWorkflow(c workflow.Config) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%w: workflow: %w", ErrConfig, err)
+	}
+	cfg := s.cfg
+	cfg.Workflow = c
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	s.workflow.Store(&c)
+	return nil
 }
 
 // Handler returns the portal's HTTP handler.

@@ -102,7 +102,7 @@ func (a *action) registerGate(k workflow.GateKind) (workflow.Gate, int, bool) {
 		if a.st.flow.Editing != string(k) {
 			return workflow.Gate{}, 0, false
 		}
-		for i, g := range a.s.cfg.Workflow.Gates(workflow.Register) {
+		for i, g := range a.s.wf().Gates(workflow.Register) {
 			if g.Kind == k {
 				return g, i, true
 			}
@@ -283,7 +283,7 @@ func (a *action) change() error {
 		return nil
 	}
 	found := false
-	for _, g := range a.s.cfg.Workflow.Gates(workflow.Register) {
+	for _, g := range a.s.wf().Gates(workflow.Register) {
 		found = found || (string(g.Kind) == what && g.Kind != workflow.Password)
 	}
 	if !found {

@@ -255,7 +255,7 @@ func (s *Server) renderFlow(w http.ResponseWriter, r *http.Request, st *sessionS
 		s.renderRegister(w, r, st, v, status)
 		return
 	}
-	if st.prog.Passed(s.cfg.Workflow) {
+	if st.prog.Passed(s.wf()) {
 		if st.ses.Kind == store.KindUnlock {
 			titled("retry", "unlock.title") // the unlock failed: offer another try
 			s.render(w, status, v)
@@ -268,7 +268,7 @@ func (s *Server) renderFlow(w http.ResponseWriter, r *http.Request, st *sessionS
 		s.render(w, status, v)
 		return
 	}
-	g, _ := st.prog.Current(s.cfg.Workflow)
+	g, _ := st.prog.Current(s.wf())
 	v.Step, v.Total = st.prog.Index+1, len(gates)
 	s.renderGate(w, st, v, g, status)
 }
@@ -356,7 +356,7 @@ func (s *Server) renderRegister(w http.ResponseWriter, r *http.Request, st *sess
 		s.render(w, status, v)
 		return
 	}
-	g, ok := st.prog.Current(s.cfg.Workflow)
+	g, ok := st.prog.Current(s.wf())
 	if !ok {
 		s.fail(w, r, fmt.Errorf("portal: registration %s passed every gate but is not saved", st.ses.ID), v.Lang)
 		return

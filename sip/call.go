@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -41,6 +42,18 @@ type DialOptions struct {
 	// OnAudio, when set, receives the far end's audio once answered (see
 	// media.Session.OnAudio): to record what the call heard.
 	OnAudio func(pcm []int16)
+	// Log, when set, replaces the agent's logger for this call's lines,
+	// so that the caller's fields (a reset ID, a user) appear beside the
+	// call's Call-ID.
+	Log *slog.Logger
+}
+
+// logger returns o.Log, or def when it is nil.
+func (o DialOptions) logger(def *slog.Logger) *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return def
 }
 
 // errRingTimeout is the cause of a CANCEL sent when the phone rang too
@@ -51,6 +64,7 @@ var errRingTimeout = errors.New("sip: ring timeout")
 // it ends by itself when the far end hangs up or its media stops.
 type Call struct {
 	a        *Agent
+	log      *slog.Logger
 	id       string // Call-ID
 	trunk    string
 	dialogID string
@@ -139,7 +153,7 @@ func (c *Call) end(o Outcome) {
 		c.a.mu.Unlock()
 		_ = c.media.Close()
 		c.a.metrics.ended(c.trunk, o, time.Since(c.answered))
-		c.a.log.Info("call ended", "call_id", c.id, "trunk", c.trunk, "outcome", string(o),
+		c.log.Info("call ended", "call_id", c.id, "trunk", c.trunk, "outcome", string(o),
 			"duration", time.Since(c.answered).Round(time.Millisecond))
 		close(c.done)
 	})
@@ -185,7 +199,7 @@ func (a *Agent) Dial(ctx context.Context, number string, opts DialOptions) (*Cal
 		if !failover || ctx.Err() != nil {
 			break
 		}
-		a.log.Warn("trunk failed, trying the next", "trunk", cerr.Trunk, "outcome", string(cerr.Outcome), "status", cerr.Status, "err", cerr.Err)
+		opts.logger(a.log).Warn("trunk failed, trying the next", "trunk", cerr.Trunk, "outcome", string(cerr.Outcome), "status", cerr.Status, "err", cerr.Err)
 	}
 	a.metrics.failed(last.Trunk, last.Outcome)
 	return nil, last
@@ -229,7 +243,7 @@ func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOp
 	}
 	req := a.invite(t, number, offer)
 	callID = req.CallID().Value()
-	log := a.log.With("call_id", callID, "trunk", t.Name)
+	log := opts.logger(a.log).With("call_id", callID, "trunk", t.Name)
 
 	start := time.Now()
 	dua := a.dialogs[t.transport]
@@ -382,7 +396,7 @@ func (a *Agent) dialTrunk(ctx context.Context, i int, number string, opts DialOp
 	ms.Start()
 	keepMedia = true
 	c := &Call{
-		a: a, id: callID, trunk: t.Name, dialogID: sess.ID, sess: sess, media: ms,
+		a: a, log: opts.logger(a.log), id: callID, trunk: t.Name, dialogID: sess.ID, sess: sess, media: ms,
 		offer: offer, contact: *req.Contact(), setup: time.Since(start), answered: time.Now(),
 		done: make(chan struct{}),
 	}

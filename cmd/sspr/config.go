@@ -138,8 +138,10 @@ func expandSecret(v, file, field string) (string, error) {
 	return v, nil
 }
 
-// sipConfig converts the sip section into the agent's configuration.
+// sipConfig converts the sip section into the agent's configuration. It
+// reports every problem, each with its path.
 func (c *sipConfig) agentConfig() (sip.Config, error) {
+	var errs []error
 	out := sip.Config{
 		Advertise:    c.Advertise,
 		UserAgent:    c.UserAgent,
@@ -152,7 +154,7 @@ func (c *sipConfig) agentConfig() (sip.Config, error) {
 	for i, t := range c.Trunks {
 		pw, err := expandSecret(t.Password, t.PasswordFile, fmt.Sprintf("sip.trunks[%d].password", i))
 		if err != nil {
-			return out, err
+			errs = append(errs, err)
 		}
 		out.Trunks = append(out.Trunks, sip.Trunk{
 			Name: t.Name, Address: t.Address, Transport: t.Transport, CAFile: t.CAFile, ServerName: t.ServerName,
@@ -173,12 +175,13 @@ func (c *sipConfig) agentConfig() (sip.Config, error) {
 		}
 		a, err := netip.ParseAddr(ip.s)
 		if err != nil {
-			return out, fmt.Errorf("sip.media.%s: %w", ip.name, err)
+			errs = append(errs, fmt.Errorf("sip.media.%s: %w", ip.name, err))
+			continue
 		}
 		*ip.dst = a
 	}
 	out.Media = m
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // storeConfig is the store section: where the portal keeps its state.
@@ -275,6 +278,21 @@ type portalConfig struct {
 	Argon2 portal.Argon2 `yaml:"argon2"`
 	// MaxBody caps request bodies, in bytes.
 	MaxBody int64 `yaml:"max_body"`
+	// API configures the verification API for other products.
+	API apiConfig `yaml:"api"`
+}
+
+// apiConfig is portal.api: the clients of the verification API.
+type apiConfig struct {
+	Tokens []apiTokenConfig `yaml:"tokens"`
+}
+
+// apiTokenConfig is one API client: its name and bearer token (${NAME}
+// reads it from the environment, token_file from a file).
+type apiTokenConfig struct {
+	Name      string `yaml:"name"`
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // phonePolicyConfig is portal.phone: phone.Policy in the file's words.
@@ -354,6 +372,20 @@ func (c *portalConfig) settings() (*portalSettings, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	var apiClients []portal.APIClient
+	for i, t := range c.API.Tokens {
+		path := fmt.Sprintf("portal.api.tokens[%d]", i)
+		tok, err := expandSecret(t.Token, t.TokenFile, path+".token")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cl := portal.APIClient{Name: t.Name, Token: tok}
+		if err := cl.Validate(); err != nil {
+			bad("%s: %v", path, err)
+		}
+		apiClients = append(apiClients, cl)
+	}
 	if c.Messages != "" {
 		cat, err := i18n.Load(c.Messages, nil)
 		if err != nil {
@@ -374,6 +406,7 @@ func (c *portalConfig) settings() (*portalSettings, error) {
 		Web:    web.Config{TrustedProxies: proxies, TLS: c.BehindTLSProxy || c.TLSCert != "", MaxBody: c.MaxBody},
 		Argon2: c.Argon2,
 	}
+	s.cfg.APIClients = apiClients
 	if secret != "" {
 		s.cfg.Secret = []byte(secret)
 	}

@@ -2,6 +2,8 @@
 //
 //	sspr version [--json]
 //	sspr serve --config FILE [--admin ADDR] [--log-format text|json] [--drain-timeout D]
+//	sspr demo [--http ADDR]
+//	sspr config check --config FILE | sspr config example
 //	sspr call [--config FILE] [--trunk sip:HOST:PORT] [flags] NUMBER
 //	sspr directory status|find|unlock --config FILE [USER]
 //	sspr dtmf decode [--events] FILE.wav...
@@ -69,6 +71,11 @@ func commands() []*command {
 	return []*command{
 		{name: "version", synopsis: "[--json]", summary: "print the version and build", run: runVersion},
 		{name: "serve", synopsis: "--config FILE [flags]", summary: "serve the portal: registration, reset and unlock", run: runServe},
+		{name: "demo", synopsis: "[--http ADDR]", summary: "try sspr on this machine: the portal, demo users and a virtual phone", run: runDemo},
+		{name: "config", summary: "configuration tools", subcommands: []*command{
+			{name: "config check", synopsis: "--config FILE", summary: "check a configuration file and print every problem", run: runConfigCheck},
+			{name: "config example", summary: "print a commented example configuration", run: runConfigExample},
+		}},
 		{name: "call", synopsis: "[flags] NUMBER", summary: "place one verification call through a trunk and report it", run: runCall},
 		{name: "directory", summary: "directory tools for the helpdesk", subcommands: []*command{
 			{name: "directory status", synopsis: "--config FILE", summary: "check the directory connection and service account", run: runDirectoryStatus},

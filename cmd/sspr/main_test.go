@@ -28,6 +28,9 @@ sspr is a telephony-first self-service password reset service.
 Commands:
   version           print the version and build
   serve             serve the portal: registration, reset and unlock
+  demo              try sspr on this machine: the portal, demo users and a virtual phone
+  config check      check a configuration file and print every problem
+  config example    print a commented example configuration
   call              place one verification call through a trunk and report it
   directory status  check the directory connection and service account
   directory find    show a user's entry and lock state

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,11 @@ type serveConfig struct {
 	prompts   *ivr.Prompts
 	portal    *portalSettings
 	openStore storeOpener
+	// path is the configuration file's, which SIGHUP reloads.
+	path string
+	// wrap, when set, wraps the portal's handler (the demo adds its
+	// virtual phone's pages).
+	wrap func(http.Handler) http.Handler
 }
 
 // loadServeConfig reads the configuration file and checks every section
@@ -99,7 +105,7 @@ func loadServeConfig(name string) (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := &serveConfig{file: fc}
+	sc := &serveConfig{file: fc, path: name}
 	var errs []error
 	if sc.agent, err = fc.SIP.agentConfig(); err != nil {
 		errs = append(errs, err)
@@ -187,6 +193,9 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 			log.Warn("closing the store", "err", err)
 		}
 	})
+	if err := st.Instrument(reg); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	dir, closeDir, err := sc.file.Directory.open(log, reg)
 	if err != nil {
 		return err
@@ -224,6 +233,8 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 		return err
 	}
 	closers = append(closers, func() { _ = p.Close() })
+	// SIGHUP reloads the prompts and the workflow.
+	closers = append(closers, watchReload(log, sc.path, iv, p))
 
 	var draining atomic.Bool
 	var adminSrv *http.Server
@@ -232,7 +243,17 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 		if err != nil {
 			return fmt.Errorf("--admin: %w", err)
 		}
-		adminSrv = &http.Server{Handler: adminHandler(reg, &draining), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		ready := newReadiness(readyTTL, []readyCheck{
+			{"store", st.Ping},
+			{"directory", dir.Check},
+			{"sip", func(context.Context) error {
+				if !agent.Healthy() {
+					return errors.New("no trunk answers OPTIONS")
+				}
+				return nil
+			}},
+		})
+		adminSrv = &http.Server{Handler: adminHandler(reg, &draining, ready), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() { _ = adminSrv.Serve(ln) }()
 		closers = append(closers, func() {
@@ -255,7 +276,7 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	srv := &http.Server{
-		Handler:           endingStreams(p.Handler(), streams),
+		Handler:           endingStreams(wrapHandler(sc.wrap, p.Handler()), streams),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -300,6 +321,14 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 	return nil
 }
 
+// wrapHandler returns wrap(h), or h when wrap is nil.
+func wrapHandler(wrap func(http.Handler) http.Handler, h http.Handler) http.Handler {
+	if wrap == nil {
+		return h
+	}
+	return wrap(h)
+}
+
 // endingStreams ends the event streams (the requests of /flow/ID/events)
 // when streams is done, so that a shutdown need not wait for the
 // sessions they follow to end.
@@ -315,9 +344,11 @@ func endingStreams(h http.Handler, streams context.Context) http.Handler {
 	})
 }
 
-// adminHandler serves /metrics from reg and /healthz, which answers 503
-// once the portal drains, so that load balancers stop sending to it.
-func adminHandler(reg *prometheus.Registry, draining *atomic.Bool) http.Handler {
+// adminHandler serves /metrics from reg, /healthz, which answers 503
+// once the portal drains, so that load balancers stop sending to it, and
+// /readyz, which answers 200 only when every check of ready passes (and
+// the portal is not draining), else 503 and what is not ready.
+func adminHandler(reg *prometheus.Registry, draining *atomic.Bool, ready *readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -330,5 +361,73 @@ func adminHandler(reg *prometheus.Registry, draining *atomic.Bool) http.Handler 
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		problems := ready.check(r.Context())
+		if draining.Load() {
+			problems = append(problems, "portal: draining")
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for _, p := range problems {
+				fmt.Fprintln(w, p)
+			}
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	return mux
+}
+
+// Readiness: each check's result is kept for readyTTL, so that probes are
+// cheap; a check taking longer than readyTimeout fails.
+const (
+	readyTTL     = 2 * time.Second
+	readyTimeout = 2 * time.Second
+)
+
+// readyCheck is one part of the readiness: a name and what checks it.
+type readyCheck struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+// readiness runs its checks at most once per ttl each, concurrently.
+type readiness struct {
+	ttl    time.Duration
+	checks []readyCheck
+	mu     sync.Mutex
+	when   []time.Time
+	errs   []error
+}
+
+func newReadiness(ttl time.Duration, checks []readyCheck) *readiness {
+	return &readiness{ttl: ttl, checks: checks, when: make([]time.Time, len(checks)), errs: make([]error, len(checks))}
+}
+
+// check returns one line per check that fails: "name: error".
+func (r *readiness) check(ctx context.Context) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, c := range r.checks {
+		if !r.when[i].IsZero() && time.Since(r.when[i]) < r.ttl {
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			defer cancel()
+			r.errs[i] = c.check(cctx)
+			r.when[i] = time.Now()
+		})
+	}
+	wg.Wait()
+	var out []string
+	for i, c := range r.checks {
+		if r.errs[i] != nil {
+			out = append(out, c.name+": "+r.errs[i].Error())
+		}
+	}
+	return out
 }

@@ -74,13 +74,14 @@ var listeningLine = regexp.MustCompile(`^sspr: (portal|admin) listening on (http
 
 // startServe runs `sspr serve` with config and waits for its portal and
 // admin listeners.
-func startServe(t *testing.T, config string) *served {
+func startServe(t *testing.T, config string, extra ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &served{stop: cancel, code: make(chan int, 1), stderr: &syncBuffer{}}
 	go func() {
-		s.code <- run(ctx, []string{"serve", "--config", config, "--admin", "127.0.0.1:0"}, strings.NewReader(""), pw, s.stderr)
+		args := append([]string{"serve", "--config", config, "--admin", "127.0.0.1:0"}, extra...)
+		s.code <- run(ctx, args, strings.NewReader(""), pw, s.stderr)
 		pw.Close()
 	}()
 	t.Cleanup(func() {

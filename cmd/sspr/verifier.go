@@ -31,6 +31,9 @@ func (v *callVerifier) Verify(ctx context.Context, req ivr.Request, progress fun
 		req.Language = v.language
 	}
 	d := &dialer{agent: v.agent, opts: v.opts}
+	// The SIP lines of this call carry the caller's fields (reset_id,
+	// user) beside their call_id.
+	d.opts.Log = req.Log
 	out := v.ivr.Verify(ctx, d, req, progress)
 	// Verify has returned, so Dial has too: d.last is settled.
 	res := portal.Verification{Outcome: out}

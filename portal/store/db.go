@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,6 +73,9 @@ type DB struct {
 	stop      func()
 	closeOnce sync.Once
 	closeErr  error
+
+	// m times the operations once Instrument has been called.
+	m atomic.Pointer[metrics]
 }
 
 var _ Store = (*DB)(nil)
@@ -165,6 +169,7 @@ func fromUS(v int64) time.Time {
 
 // PutRegistration implements Store.
 func (s *DB) PutRegistration(ctx context.Context, r Registration, now time.Time) error {
+	defer s.observe("put_registration", time.Now())
 	if r.Username == "" || r.Phone == "" {
 		return fmt.Errorf("%w: registration needs a username and a phone number", ErrInvalid)
 	}
@@ -190,6 +195,7 @@ func (s *DB) PutRegistration(ctx context.Context, r Registration, now time.Time)
 
 // Registration implements Store.
 func (s *DB) Registration(ctx context.Context, username string) (Registration, error) {
+	defer s.observe("registration", time.Now())
 	r := Registration{Username: username}
 	var js string
 	var created, updated int64
@@ -211,6 +217,7 @@ func (s *DB) Registration(ctx context.Context, username string) (Registration, e
 
 // DeleteRegistration implements Store.
 func (s *DB) DeleteRegistration(ctx context.Context, username string) error {
+	defer s.observe("delete_registration", time.Now())
 	res, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM registrations WHERE username = ?`), username)
 	if err != nil {
 		return fmt.Errorf("store: delete registration: %w", err)
@@ -223,6 +230,7 @@ func (s *DB) DeleteRegistration(ctx context.Context, username string) error {
 
 // NewSession implements Store.
 func (s *DB) NewSession(ctx context.Context, n NewSession, now time.Time) (Session, error) {
+	defer s.observe("new_session", time.Now())
 	if !n.Kind.valid() {
 		return Session{}, fmt.Errorf("%w: session kind %q", ErrInvalid, n.Kind)
 	}
@@ -249,6 +257,7 @@ func (s *DB) NewSession(ctx context.Context, n NewSession, now time.Time) (Sessi
 
 // Session implements Store.
 func (s *DB) Session(ctx context.Context, id string, now time.Time) (Session, error) {
+	defer s.observe("session", time.Now())
 	ses := Session{ID: id, Gates: map[int]string{}}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var kind, state string
@@ -312,6 +321,7 @@ func (s *DB) usable(ctx context.Context, tx *sql.Tx, id string, now time.Time) e
 
 // RecordGate implements Store.
 func (s *DB) RecordGate(ctx context.Context, id string, gate int, result string, now time.Time) error {
+	defer s.observe("record_gate", time.Now())
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.usable(ctx, tx, id, now); err != nil {
 			return err
@@ -330,6 +340,7 @@ func (s *DB) RecordGate(ctx context.Context, id string, gate int, result string,
 
 // SaveData implements Store.
 func (s *DB) SaveData(ctx context.Context, id string, version int64, data []byte, now time.Time) (int64, error) {
+	defer s.observe("save_data", time.Now())
 	var next int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.usable(ctx, tx, id, now); err != nil {
@@ -358,11 +369,13 @@ func (s *DB) SaveData(ctx context.Context, id string, version int64, data []byte
 
 // Complete implements Store.
 func (s *DB) Complete(ctx context.Context, id string, now time.Time) error {
+	defer s.observe("complete", time.Now())
 	return s.finish(ctx, id, StateCompleted, now)
 }
 
 // Fail implements Store.
 func (s *DB) Fail(ctx context.Context, id string, now time.Time) error {
+	defer s.observe("fail", time.Now())
 	return s.finish(ctx, id, StateFailed, now)
 }
 
@@ -401,6 +414,7 @@ func wrapSession(op string, err error) error {
 
 // Hit implements Store.
 func (s *DB) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	defer s.observe("hit", time.Now())
 	if key == "" || window < time.Microsecond {
 		return 0, fmt.Errorf("%w: rate limit needs a key and a window of at least 1µs", ErrInvalid)
 	}
@@ -479,18 +493,21 @@ func (s *DB) changeLockout(ctx context.Context, op, username string, fn func(Loc
 
 // RecordFailure implements Store.
 func (s *DB) RecordFailure(ctx context.Context, username string, p LockoutPolicy, now time.Time) (Lockout, error) {
+	defer s.observe("record_failure", time.Now())
 	p = p.withDefaults()
 	return s.changeLockout(ctx, "record failure", username, func(l Lockout) Lockout { return l.failure(p, now) })
 }
 
 // Lock implements Store.
 func (s *DB) Lock(ctx context.Context, username string, p LockoutPolicy, now time.Time) (Lockout, error) {
+	defer s.observe("lock", time.Now())
 	p = p.withDefaults()
 	return s.changeLockout(ctx, "lock", username, func(l Lockout) Lockout { return l.lock(p, now) })
 }
 
 // RecordSuccess implements Store.
 func (s *DB) RecordSuccess(ctx context.Context, username string) error {
+	defer s.observe("record_success", time.Now())
 	if _, err := s.db.ExecContext(ctx, s.d.q(`UPDATE lockouts SET failures = 0 WHERE username = ?`), username); err != nil {
 		return fmt.Errorf("store: record success: %w", err)
 	}
@@ -499,6 +516,7 @@ func (s *DB) RecordSuccess(ctx context.Context, username string) error {
 
 // Lockout implements Store.
 func (s *DB) Lockout(ctx context.Context, username string) (Lockout, error) {
+	defer s.observe("lockout", time.Now())
 	l, err := s.lockout(ctx, s.db, username, "")
 	if err != nil {
 		return Lockout{}, fmt.Errorf("store: lockout: %w", err)
@@ -508,6 +526,7 @@ func (s *DB) Lockout(ctx context.Context, username string) (Lockout, error) {
 
 // ClearLockout implements Store.
 func (s *DB) ClearLockout(ctx context.Context, username string) error {
+	defer s.observe("clear_lockout", time.Now())
 	if _, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM lockouts WHERE username = ?`), username); err != nil {
 		return fmt.Errorf("store: clear lockout: %w", err)
 	}
@@ -516,6 +535,7 @@ func (s *DB) ClearLockout(ctx context.Context, username string) error {
 
 // Append implements Store.
 func (s *DB) Append(ctx context.Context, r Record) error {
+	defer s.observe("append", time.Now())
 	if r.Event == "" {
 		return fmt.Errorf("%w: audit record needs an event", ErrInvalid)
 	}
@@ -532,6 +552,7 @@ func (s *DB) Append(ctx context.Context, r Record) error {
 
 // List implements Store.
 func (s *DB) List(ctx context.Context, f Filter) ([]Record, error) {
+	defer s.observe("list", time.Now())
 	var where []string
 	var args []any
 	add := func(cond string, arg any) { where = append(where, cond); args = append(args, arg) }
@@ -581,6 +602,7 @@ func (s *DB) List(ctx context.Context, f Filter) ([]Record, error) {
 
 // Sweep implements Store.
 func (s *DB) Sweep(ctx context.Context, now time.Time) error {
+	defer s.observe("sweep", time.Now())
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM session_gates WHERE session_id IN (SELECT id FROM sessions WHERE expires_us <= ?)`), us(now)); err != nil {
 			return fmt.Errorf("store: sweep: %w", err)
@@ -597,6 +619,7 @@ func (s *DB) Sweep(ctx context.Context, now time.Time) error {
 
 // Publish implements Store.
 func (s *DB) Publish(ctx context.Context, sessionID string, event []byte) error {
+	defer s.observe("publish", time.Now())
 	if sessionID == "" {
 		return fmt.Errorf("%w: publish needs a session ID", ErrInvalid)
 	}
