@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -299,6 +300,12 @@ func (r *Incoming) Answer(ctx context.Context) (*PhoneCall, error) {
 	r.p.calls[r.sess.ID] = c
 	r.p.mu.Unlock()
 	if err := r.sess.RespondSDP(answer); err != nil {
+		if c.byeIn.Load() {
+			// The caller hung up as soon as it was answered, its BYE
+			// overtaking its ACK: the call was answered, and is over.
+			<-c.done
+			return c, nil
+		}
 		c.end()
 		return nil, err
 	}
@@ -373,6 +380,7 @@ func (p *Phone) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
+	c.byeIn.Store(true)
 	_ = c.sess.ReadBye(req, tx)
 	c.end()
 }
@@ -396,6 +404,9 @@ type PhoneCall struct {
 	sdp   []byte // our answer, repeated to re-INVITEs
 	once  sync.Once
 	done  chan struct{}
+	// byeIn is set when the far end's BYE arrives, before the dialog
+	// ends: a BYE that overtakes the ACK makes the 200 "unacknowledged".
+	byeIn atomic.Bool
 }
 
 // Media returns the call's media session: its digits, its audio.
