@@ -70,7 +70,7 @@ type served struct {
 	stderr        *syncBuffer
 }
 
-var listeningLine = regexp.MustCompile(`^sspr: (portal|admin) listening on (http://\S+)$`)
+var listeningLine = regexp.MustCompile(`^sspr: (portal|admin) listening on (https?://\S+)$`)
 
 // startServe runs `sspr serve` with config and waits for its portal and
 // admin listeners.
