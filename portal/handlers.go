@@ -90,6 +90,11 @@ func (s *Server) startView(r *http.Request, kind store.Kind) *view {
 	return s.view(r, "signin", "signin.title")
 }
 
+// CanonicalUsername returns username as the portal and its store key it
+// (trimmed, lower case), or false if it is not a username the portal
+// accepts. Tools that look a user up in the store use it too.
+func CanonicalUsername(username string) (string, bool) { return canonicalUser(username) }
+
 // canonicalUser returns the username as the store keys it: trimmed and
 // lower case; false if it is empty, too long, not UTF-8 or holds a control
 // character.

@@ -82,6 +82,11 @@ func commands() []*command {
 			{name: "directory find", synopsis: "--config FILE USER", summary: "show a user's entry and lock state", run: runDirectoryFind},
 			{name: "directory unlock", synopsis: "--config FILE USER", summary: "clear a user's lockout", run: runDirectoryUnlock},
 		}},
+		{name: "user", summary: "what sspr keeps about a user: for the helpdesk", subcommands: []*command{
+			{name: "user show", synopsis: "--config FILE USER", summary: "show the registration, the reset-process lockout and recent audit records", run: runUserShow},
+			{name: "user reopen", synopsis: "--config FILE USER", summary: "reopen the reset process: clear its lockout, a permanent one too", run: runUserClearLockout},
+			{name: "user forget", synopsis: "--config FILE USER", summary: "delete the registration (a lost phone, a leaver)", run: runUserDeleteRegistration},
+		}},
 		{name: "dtmf", summary: "DTMF tools", subcommands: []*command{
 			{name: "dtmf decode", synopsis: "[--events] FILE.wav...", summary: "print the DTMF digits heard in WAV files", run: runDTMFDecode},
 			{name: "dtmf gen", synopsis: "--digits KEYS [flags] OUT.wav", summary: "write DTMF tones to a WAV file", run: runDTMFGen},

@@ -35,6 +35,9 @@ Commands:
   directory status  check the directory connection and service account
   directory find    show a user's entry and lock state
   directory unlock  clear a user's lockout
+  user show         show the registration, the reset-process lockout and recent audit records
+  user reopen       reopen the reset process: clear its lockout, a permanent one too
+  user forget       delete the registration (a lost phone, a leaver)
   dtmf decode       print the DTMF digits heard in WAV files
   dtmf gen          write DTMF tones to a WAV file
   help              show help for a command
