@@ -74,25 +74,6 @@ func (c APIClient) GoString() string { return c.String() }
 // LogValue logs the client's name only.
 func (c APIClient) LogValue() slog.Value { return slog.StringValue(c.Name) }
 
-// checkAPIClients reports bad or duplicate API clients.
-func checkAPIClients(cs []APIClient) []error {
-	var errs []error
-	names, tokens := map[string]bool{}, map[string]bool{}
-	for i, c := range cs {
-		if err := c.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("APIClients[%d]: %w", i, err))
-			continue
-		}
-		if names[c.Name] {
-			errs = append(errs, fmt.Errorf("%w: APIClients[%d]: duplicate name %q", ErrConfig, i, c.Name))
-		}
-		if tokens[c.Token] {
-			errs = append(errs, fmt.Errorf("%w: APIClients[%d]: the same token as another client", ErrConfig, i))
-		}
-		names[c.Name], tokens[c.Token] = true, true
-	}
-	return errs
-}
 
 // apiRoute is one route of the API: docs/openapi.yaml lists the same.
 type apiRoute struct {

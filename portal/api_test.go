@@ -581,8 +581,8 @@ func TestAPIClientsConfig(t *testing.T) {
 	}{
 		{"ok", []APIClient{{"mim", mimToken}, {"pwm", pwmToken}}, ""},
 		{"short token", []APIClient{{"mim", "short"}}, "token of mim"},
-		{"bad name", []APIClient{{"MIM!", mimToken}}, "APIClients[0]: portal: invalid config: name"},
-		{"duplicate name", []APIClient{{"mim", mimToken}, {"mim", pwmToken}}, "duplicate name"},
+		{"bad name", []APIClient{{"MIM!", mimToken}}, "api.tokens[0]: name \"MIM!\""},
+		{"duplicate name", []APIClient{{"mim", mimToken}, {"mim", pwmToken}}, "api.tokens[1].name: duplicate name"},
 		{"same token", []APIClient{{"mim", mimToken}, {"pwm", mimToken}}, "same token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

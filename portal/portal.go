@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,27 +340,47 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ConfigError is one problem of a Config that New and Check find, with
+// Key naming the setting as the configuration file does (pin_min,
+// questions[2].id, api.tokens[0]).
+type ConfigError struct {
+	Key, Msg string
+}
+
+// Error returns "portal: invalid config: key: msg".
+func (e *ConfigError) Error() string { return ErrConfig.Error() + ": " + e.Key + ": " + e.Msg }
+
+// Unwrap returns ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// Check reports, as *ConfigError values joined, the problems of c's own
+// settings that New would refuse (the workflow and the phone policy have
+// their own Validate). Configuration tools call it to name every problem
+// before anything starts.
+func (c Config) Check() error { return c.withDefaults().check() }
+
 // check reports what withDefaults cannot fix.
 func (c Config) check() error {
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.PINMin < 4 || c.PINMax > ivr.DefaultMaxEntry || c.PINMin > c.PINMax {
-		bad("PIN length %d to %d: want 4 <= min <= max <= %d", c.PINMin, c.PINMax, ivr.DefaultMaxEntry)
+		bad("pin_min", "PIN length %d to %d: want 4 <= pin_min <= pin_max <= %d", c.PINMin, c.PINMax, ivr.DefaultMaxEntry)
 	}
 	if c.CodeLength > ivr.MaxCodeLength {
-		bad("code length %d is more than %d", c.CodeLength, ivr.MaxCodeLength)
+		bad("code_length", "%d is more than %d", c.CodeLength, ivr.MaxCodeLength)
 	}
 	ids := map[string]bool{}
 	for i, q := range c.Questions {
+		key := fmt.Sprintf("questions[%d]", i)
 		switch {
 		case q.ID == "" || len(q.ID) > 64:
-			bad("questions[%d]: id must be 1 to 64 characters", i)
+			bad(key+".id", "must be 1 to 64 characters")
 		case ids[q.ID]:
-			bad("questions[%d]: duplicate id %q", i, q.ID)
+			bad(key+".id", "duplicate id %q", q.ID)
 		case q.Text == "":
-			bad("questions[%d]: empty text", i)
+			bad(key+".text", "empty")
 		}
 		ids[q.ID] = true
 	}
@@ -372,9 +393,23 @@ func (c Config) check() error {
 		}
 	}
 	if need > len(c.Questions) {
-		bad("the workflow needs %d security questions, the list has %d", need, len(c.Questions))
+		bad("questions", "the workflow needs %d security questions, the list has %d", need, len(c.Questions))
 	}
-	errs = append(errs, checkAPIClients(c.APIClients)...)
+	names, tokens := map[string]bool{}, map[string]bool{}
+	for i, cl := range c.APIClients {
+		key := fmt.Sprintf("api.tokens[%d]", i)
+		if err := cl.Validate(); err != nil {
+			bad(key, "%s", strings.TrimPrefix(err.Error(), ErrConfig.Error()+": "))
+			continue
+		}
+		if names[cl.Name] {
+			bad(key+".name", "duplicate name %q", cl.Name)
+		}
+		if tokens[cl.Token] {
+			bad(key+".token", "the same token as another client")
+		}
+		names[cl.Name], tokens[cl.Token] = true, true
+	}
 	return errors.Join(errs...)
 }
 

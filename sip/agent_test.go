@@ -625,3 +625,35 @@ func TestStopHangsUp(t *testing.T) {
 		}
 	}
 }
+
+// TestTrunkUpWithoutKeepAlive: a trunk whose keep-alive is off is not
+// probed and is reported up, as readiness and the trunk order take it.
+func TestTrunkUpWithoutKeepAlive(t *testing.T) {
+	p := startPhone(t, func(r *Incoming) { _ = r.Reject(486, "Busy Here") })
+	reg := prometheus.NewRegistry()
+	a, err := New(Config{
+		Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}},
+		Trunks: []Trunk{trunkTo("quiet", p)},
+		Media:  media.Config{BindIP: loopback},
+	}, testLog(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-a.Ready()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := testutil.ToFloat64(a.metrics.trunkUp.WithLabelValues("quiet"))
+		if v == 1 && a.Healthy() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sspr_sip_trunk_up = %v, healthy %v; want 1 and true for a trunk with keep-alive off", v, a.Healthy())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, trunks []trunk) *metrics {
 		}),
 		trunkUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sspr_sip_trunk_up",
-			Help: "1 when the trunk answered its last OPTIONS keep-alive, else 0.",
+			Help: "1 when the trunk answered its last OPTIONS keep-alive (or has keep-alive off, so is taken as up), else 0.",
 		}, []string{"trunk"}),
 		unsolicited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sspr_sip_unsolicited_invites_total",

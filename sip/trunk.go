@@ -31,6 +31,9 @@ func (a *Agent) keepTrunk(ctx context.Context, i int) {
 		pingTimer = time.NewTimer(0)
 		defer pingTimer.Stop()
 		ping = pingTimer.C
+	} else if t.KeepAlive < 0 {
+		// Not probed: taken as up, as Healthy and the trunk order do.
+		a.metrics.trunkUp.WithLabelValues(t.Name).Set(1)
 	}
 	if t.Register {
 		regTimer = time.NewTimer(0)

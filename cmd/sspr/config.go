@@ -410,6 +410,18 @@ func (c *portalConfig) settings() (*portalSettings, error) {
 	if secret != "" {
 		s.cfg.Secret = []byte(secret)
 	}
+	// What the portal itself would refuse at start, named by key.
+	if err := s.cfg.Check(); err != nil {
+		for _, e := range unjoin(err) {
+			var ce *portal.ConfigError
+			if errors.As(e, &ce) {
+				bad("portal.%s: %s", ce.Key, ce.Msg)
+			} else {
+				bad("portal: %v", e)
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
 	return s, nil
 }
 

@@ -117,6 +117,10 @@ func TestConfigCheck(t *testing.T) {
 		{name: "api tokens", edit: func(s string) string {
 			return strings.Replace(s, "    tokens: []\n", "    tokens:\n      - name: mim\n        token: too-short\n      - name: pwm\n        token: ${SSPR_UNSET_API_TOKEN}\n", 1)
 		}, want: []string{"portal.api.tokens[0]", "portal.api.tokens[1]"}, wantOut: 2},
+		{name: "portal limits", edit: func(s string) string {
+			s = strings.Replace(s, "    tokens: []\n", "    tokens:\n      - name: mim\n        token: 0123456789abcdef0123456789abcdef\n      - name: mim\n        token: fedcba9876543210fedcba9876543210\n", 1)
+			return strings.Replace(s, "  pin_min: 4\n", "  pin_min: 2\n", 1)
+		}, want: []string{"portal.pin_min:", "portal.api.tokens[1].name: duplicate name"}, wantOut: 2},
 		{name: "prompts", edit: func(s string) string {
 			return strings.Replace(s, "  # prompts: /etc/sspr/prompts\n", "  prompts: /nonexistent/sspr-prompts\n", 1)
 		}, want: []string{"ivr.prompts:"}, wantOut: 1},

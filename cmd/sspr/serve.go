@@ -43,7 +43,7 @@ On SIGINT or SIGTERM it stops starting new journeys, stops accepting
 connections, lets the calls in progress end (within --drain-timeout), and
 exits 0.`)
 	configFile := flags.String("config", "", "sspr configuration file (YAML) (required)")
-	admin := flags.String("admin", "", "address of the admin listener serving /metrics and /healthz (default: none)")
+	admin := flags.String("admin", "", "address of the admin listener serving /metrics, /healthz and /readyz (default: none)")
 	logFormat := flags.String("log-format", "text", "log format on standard error: text or json")
 	logLevel := flags.String("log-level", "info", "least level logged: debug, info, warn or error")
 	drain := flags.Duration("drain-timeout", 30*time.Second, "how long to wait on shutdown for requests and calls in progress")
