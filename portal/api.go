@@ -74,7 +74,6 @@ func (c APIClient) GoString() string { return c.String() }
 // LogValue logs the client's name only.
 func (c APIClient) LogValue() slog.Value { return slog.StringValue(c.Name) }
 
-
 // apiRoute is one route of the API: docs/openapi.yaml lists the same.
 type apiRoute struct {
 	pattern string // for http.ServeMux: "METHOD /path"
