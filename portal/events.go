@@ -29,6 +29,9 @@ type status struct {
 	Result string `json:"result,omitempty"`
 	// Done says the session has ended (completed, failed or expired).
 	Done bool `json:"done,omitempty"`
+	// Stage is how far the journey's end has got: "" until then, then
+	// "saved" for a registration, or how it ended ("unlock", "reset").
+	Stage string `json:"stage,omitempty"`
 }
 
 // events streams the session's status as server-sent events: one at
@@ -110,7 +113,10 @@ func (s *Server) status(r *http.Request, st *sessionState) status {
 	if st.flow.Lang != "" {
 		v.Lang = st.flow.Lang
 	}
-	out := status{Gate: st.prog.Index, Done: st.ses.State != store.StateActive}
+	out := status{Gate: st.prog.Index, Done: st.ses.State != store.StateActive, Stage: st.flow.Done}
+	if st.ses.Kind == store.KindRegister && st.flow.Saved {
+		out.Stage = "saved"
+	}
 	if out.Done || st.prog.Done(s.wf()) {
 		out.Gate = -1
 	}

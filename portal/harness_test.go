@@ -33,7 +33,9 @@ type fakeDir struct {
 	history map[string]bool
 	// down makes every call fail as unavailable.
 	down bool
-	sets int
+	// unlockHold, when set, holds Unlock until it is closed.
+	unlockHold chan struct{}
+	sets       int
 }
 
 func newFakeDir() *fakeDir {
@@ -74,6 +76,12 @@ func (d *fakeDir) SetPassword(_ context.Context, user, pw string) error {
 }
 
 func (d *fakeDir) Unlock(_ context.Context, user string) (bool, error) {
+	d.mu.Lock()
+	hold := d.unlockHold
+	d.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.down {

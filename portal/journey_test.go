@@ -239,3 +239,23 @@ func TestChangeRegistration(t *testing.T) {
 		}
 	}
 }
+
+// TestUnlockUnderWay: between the last gate passing and the account being
+// unlocked, the page waits (following the session's events), rather than
+// offering to try again; then it shows the result.
+func TestUnlockUnderWay(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workflow.Unlock = gates(workflow.Gate{Kind: workflow.Phone, Mode: workflow.ModeConfirm})
+	e := newEnv(t, cfg)
+	e.register("bob", "+447700900456", "", nil)
+	hold := make(chan struct{})
+	e.dir.mu.Lock()
+	e.dir.unlockHold = hold
+	e.dir.mu.Unlock()
+	b := e.browser()
+	b.post("/unlock", "username", "bob")
+	e.press("#")
+	b.waitFor(`data-stage=""`).must(e.msg("phone.status.confirmed"), `data-events="/flow/`).mustNot(`value="unlock"`)
+	close(hold)
+	b.waitFor(e.msg("done.unlock.title"))
+}

@@ -3,7 +3,6 @@ package portal
 import (
 	"bytes"
 	"embed"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -257,6 +256,12 @@ func (s *Server) renderFlow(w http.ResponseWriter, r *http.Request, st *sessionS
 	}
 	if st.prog.Passed(s.wf()) {
 		if st.ses.Kind == store.KindUnlock {
+			if f.Notice == "" {
+				// The last gate has just passed and the unlock is under
+				// way: wait for it on the page.
+				s.renderFinishing(w, v, status)
+				return
+			}
 			titled("retry", "unlock.title") // the unlock failed: offer another try
 			s.render(w, status, v)
 			return
@@ -358,7 +363,9 @@ func (s *Server) renderRegister(w http.ResponseWriter, r *http.Request, st *sess
 	}
 	g, ok := st.prog.Current(s.wf())
 	if !ok {
-		s.fail(w, r, fmt.Errorf("portal: registration %s passed every gate but is not saved", st.ses.ID), v.Lang)
+		// The last gate has just passed and the registration is being
+		// saved: wait for it on the page.
+		s.renderFinishing(w, v, status)
 		return
 	}
 	v.Step, v.Total = st.prog.Index, len(gates)-1 // the sign-in is not a step
@@ -454,4 +461,14 @@ func (s *Server) minFor(key string) int {
 		return s.cfg.PINMin
 	}
 	return s.cfg.AnswerMin
+}
+
+// renderFinishing shows a journey whose gates have all passed while its
+// end (an unlock, a registration saved) is under way: the page follows
+// the session's events, or refreshes itself without JavaScript, until
+// the end is there.
+func (s *Server) renderFinishing(w http.ResponseWriter, v *view, status int) {
+	v.page, v.Title, v.Refresh = "finishing", v.T("phone.title"), true
+	v.Body = v.T("phone.status.confirmed")
+	s.render(w, status, v)
 }

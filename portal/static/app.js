@@ -16,6 +16,7 @@
   if (gate && window.EventSource) {
     var pageGate = Number(gate.getAttribute("data-gate"));
     var pageRunning = gate.getAttribute("data-running") === "true";
+    var pageStage = gate.getAttribute("data-stage") || "";
     var status = document.getElementById("call-status");
     var here = window.location.pathname;
     var es = new EventSource(gate.getAttribute("data-events"));
@@ -30,7 +31,8 @@
       if (s.text && status && status.textContent !== s.text) {
         status.textContent = s.text;
       }
-      var changed = s.done || s.gate !== pageGate || s.running !== pageRunning;
+      var changed = s.done || s.gate !== pageGate || s.running !== pageRunning ||
+        (gate.hasAttribute("data-stage") && (s.stage || "") !== pageStage);
       if (changed && !reloading) {
         reloading = true;
         es.close();
