@@ -541,6 +541,20 @@ func (s *Server) apiEnded(id, user string, res ivr.Result) {
 	s.m.calls.WithLabelValues(string(res)).Inc()
 	if res == ivr.FraudReported {
 		s.m.fraud.Inc()
+		if user != "" {
+			// As in the portal: the person says they did not ask for
+			// this, so the reset process locks for them at once.
+			if lo, err := s.st.Lock(ctx, user, s.cfg.Lockout, s.now()); err != nil {
+				s.log.Error("portal: locking the reset process after a fraud report failed", "reset_id", id, "user", user, "err", err)
+			} else {
+				s.m.lockouts.WithLabelValues("fraud").Inc()
+				outcome := "temporary-fraud"
+				if lo.Permanent {
+					outcome = "permanent-fraud"
+				}
+				s.audit(ctx, "lockout", user, "api", outcome, "", id)
+			}
+		}
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	_, _, err := s.apiUpdate(ctx, id, func(_ *store.Session, d *apiVerification) error {

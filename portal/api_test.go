@@ -687,3 +687,25 @@ func FuzzAPIRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestAPIFraudLocks: the fraud key in an API verification of a registered
+// user locks that user's reset process at once, as in the portal.
+func TestAPIFraudLocks(t *testing.T) {
+	e := newEnvWith(t, apiConfig(), nil)
+	e.register("alice", aliceNumber, "", nil)
+	r := e.create(`{"user": "alice", "mode": "match"}`)
+	id := r.str("id")
+	e.waitCalls(1)
+	e.waitStatus(id, "ringing")
+	e.press("0")
+	if got := e.waitStatus(id, "failed"); got.str("result") != "fraud-reported" {
+		t.Fatalf("GET: %s", got.raw)
+	}
+	waitFor(t, func() bool {
+		lo, err := e.st.Lockout(t.Context(), "alice")
+		return err == nil && lo.Locked(time.Now()) && lo.Lockouts == 1
+	})
+	waitFor(t, func() bool { return slices.Contains(e.audit("alice"), "lockout:temporary-fraud") })
+	// The portal now refuses alice's reset.
+	e.browser().post("/reset", "username", "alice").must(e.msg("limit.locked"))
+}

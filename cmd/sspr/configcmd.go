@@ -158,12 +158,14 @@ func reloadConfig(log *slog.Logger, path string, iv promptSetter, p workflowSett
 		}
 		return err
 	}
-	if err := p.SetWorkflow(sc.portal.cfg.Workflow); err != nil {
-		log.Error("reload: workflow refused; keeping the configuration in force", "err", err)
+	// The prompts first: their check (every mode's recordings) is the one
+	// the file check does not make, so a refusal leaves both as they were.
+	if err := iv.SetPrompts(sc.prompts); err != nil {
+		log.Error("reload: prompts refused; keeping the configuration in force", "err", err)
 		return err
 	}
-	if err := iv.SetPrompts(sc.prompts); err != nil {
-		log.Error("reload: prompts refused; keeping the prompts in force", "err", err)
+	if err := p.SetWorkflow(sc.portal.cfg.Workflow); err != nil {
+		log.Error("reload: workflow refused; keeping the workflow in force", "err", err)
 		return err
 	}
 	log.Info("reload: prompts and workflow reloaded", "config", path)
