@@ -16,7 +16,7 @@ DEMO_HTTP ?= 127.0.0.1:8080
 # The fuzz targets, as package:Target.
 FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV \
              ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring \
-             ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch ./portal:FuzzAPIRequest
+             ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch ./portal:FuzzAPIRequest ./portal:FuzzFormPost
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint prompts talkoff clean
