@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sspr-project/sspr/ivr"
 	"github.com/sspr-project/sspr/portal/store"
@@ -258,4 +259,38 @@ func TestUnlockUnderWay(t *testing.T) {
 	b.waitFor(`data-stage=""`).must(e.msg("phone.status.confirmed"), `data-events="/flow/`).mustNot(`value="unlock"`)
 	close(hold)
 	b.waitFor(e.msg("done.unlock.title"))
+}
+
+// TestDirectoryDownAtPasswordWrite: the directory failing while the new
+// password is written gives a clear message, changes nothing, and keeps
+// the session for another try, which succeeds once the directory is back.
+func TestDirectoryDownAtPasswordWrite(t *testing.T) {
+	e := newEnv(t, testConfig())
+	e.register("alice", "+447700900123", "", nil)
+	b := e.browser()
+	b.post("/reset", "username", "alice")
+	e.press(b.match() + "#")
+	b.waitFor(e.msg("password.title"))
+	e.dir.mu.Lock()
+	e.dir.down = true
+	e.dir.mu.Unlock()
+	b.post("", "action", "password", "password", "Brand-New-Pass-7", "password2", "Brand-New-Pass-7").
+		must(e.msg("error.directory"), e.msg("password.title"))
+	if got := e.dir.password("alice"); got != "alice-old-pw" {
+		t.Fatalf("password changed to %q while the directory was down", got)
+	}
+	st, err := e.st.Session(t.Context(), strings.TrimPrefix(b.url, "/flow/"), time.Now())
+	if err != nil || st.State != store.StateActive {
+		t.Fatalf("session after the failed write: %v, %v; want active", st.State, err)
+	}
+	e.dir.mu.Lock()
+	e.dir.down = false
+	e.dir.mu.Unlock()
+	b.post("", "action", "password", "password", "Brand-New-Pass-7", "password2", "Brand-New-Pass-7").must(e.msg("done.reset.title"))
+	if got := e.dir.password("alice"); got != "Brand-New-Pass-7" {
+		t.Fatalf("password after the retry: %q", got)
+	}
+	if got := e.audit("alice"); !slices.Contains(got, "reset.password:error") || !slices.Contains(got, "reset.password:ok") {
+		t.Fatalf("audit %v", got)
+	}
 }
