@@ -23,11 +23,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sspr-project/sspr/ivr"
@@ -454,65 +452,18 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {
 	apiJSON(w, http.StatusAccepted, s.apiView(ses, v))
 }
 
-// apiCall runs the verification's call (or decoy, for no number) in its
-// own goroutine, tracked for Close.
+// apiCall runs the verification's call (or decoy, for no number).
 func (s *Server) apiCall(id, user, addr, number string, req ivr.Request) {
-	req.Log = s.log.With("reset_id", id, "user", user)
-	s.calls.Add(1)
-	go func() {
-		defer s.calls.Done()
-		cctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
-		defer cancel()
-		var once sync.Once
-		decided := func(r ivr.Result) { once.Do(func() { s.apiEnded(id, user, r) }) }
-		var v Verification
-		if number == "" {
-			v = s.apiDecoy(cctx, id)
-		} else {
-			v = s.ver.Verify(cctx, req, func(e ivr.Event) {
-				if e.Kind == ivr.Finished {
-					decided(e.Result)
-					return
-				}
-				s.apiProgress(id, e.Kind)
-			})
-		}
-		decided(v.Result)
-		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
-		defer acancel()
-		s.audit(actx, "call", user, addr, string(validResult(v.Result)), v.CallID, id)
-		if v.CallID != "" {
-			_, _, _ = s.apiUpdate(actx, id, func(_ *store.Session, d *apiVerification) error {
-				d.CallID = v.CallID
+	s.runCall(id, user, addr, number, req, callHooks{
+		progress: func(k ivr.EventKind) { s.apiProgress(id, k) },
+		ended:    func(r ivr.Result) { s.apiEnded(id, user, r) },
+		over: func(ctx context.Context, callID string) {
+			_, _, _ = s.apiUpdate(ctx, id, func(_ *store.Session, d *apiVerification) error {
+				d.CallID = callID
 				return nil
 			})
-		}
-	}()
-}
-
-// apiDecoy is the call that is never placed, for a user without a
-// registration: it rings, then reports no answer after DecoyRing, as
-// the portal's decoy does.
-func (s *Server) apiDecoy(ctx context.Context, id string) Verification {
-	start := s.now()
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	if !wait(time.Duration(300+rand.IntN(900)) * time.Millisecond) {
-		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
-	}
-	s.apiProgress(id, ivr.Ringing)
-	if !wait(s.cfg.DecoyRing) {
-		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
-	}
-	return Verification{Outcome: ivr.Outcome{Result: ivr.NoAnswer, Status: 487, Duration: s.now().Sub(start)}}
+		},
+	})
 }
 
 // apiProgress records a step of the verification's call.

@@ -294,58 +294,78 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 		return nil // a call is already running, or no attempt is left
 	}
 	s.publish(id)
+	s.runCall(id, user, addr, number, req, callHooks{
+		progress: func(k ivr.EventKind) { s.progress(id, idx, attempt, k) },
+		ended: func(r ivr.Result) {
+			if err := s.callEnded(id, idx, attempt, g, addr, r); err != nil {
+				s.log.Error("portal: recording the call's end failed", "reset_id", id, "err", err)
+			}
+		},
+		over: func(ctx context.Context, callID string) {
+			_, _ = s.update(ctx, id, func(st *sessionState) error {
+				if c := st.flow.Call; c != nil && c.Gate == idx && c.Attempt == attempt {
+					c.CallID = callID
+					return nil
+				}
+				return errStop
+			})
+		},
+	})
+	return nil
+}
+
+// callHooks are what a session does as its verification call goes on.
+type callHooks struct {
+	// progress records a step before the result (dialing, ringing...).
+	progress func(ivr.EventKind)
+	// ended acts on the result, once, as soon as it is known (the
+	// Finished event), so that the page moves on while the call plays
+	// its last prompt and hangs up.
+	ended func(ivr.Result)
+	// over keeps the call's ID once the call is over.
+	over func(ctx context.Context, callID string)
+}
+
+// runCall places the verification call req to number in its own
+// goroutine, tracked for Close; for an empty number, a decoy. The call's
+// audit record, with its ID, follows when the call is over.
+func (s *Server) runCall(id, user, addr, number string, req ivr.Request, h callHooks) {
 	req.Log = s.log.With("reset_id", id, "user", user)
 	s.calls.Add(1)
 	go func() {
 		defer s.calls.Done()
 		cctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 		defer cancel()
-		// The result is acted on as soon as it is known (the Finished
-		// event), so that the page moves on while the call plays its
-		// last prompt and hangs up; the call's record, with its ID,
-		// follows when the call is over.
 		var once sync.Once
-		decided := func(r ivr.Result) {
-			once.Do(func() {
-				if err := s.callEnded(id, idx, attempt, g, addr, r); err != nil {
-					s.log.Error("portal: recording the call's end failed", "reset_id", id, "err", err)
-				}
-			})
-		}
+		decided := func(r ivr.Result) { once.Do(func() { h.ended(r) }) }
 		var v Verification
 		if number == "" {
-			v = s.decoy(cctx, id, idx, attempt)
+			v = s.decoy(cctx, func() { h.progress(ivr.Ringing) })
 		} else {
 			v = s.ver.Verify(cctx, req, func(e ivr.Event) {
 				if e.Kind == ivr.Finished {
 					decided(e.Result)
 					return
 				}
-				s.progress(id, idx, attempt, e)
+				h.progress(e.Kind)
 			})
 		}
 		decided(v.Result)
 		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 		defer acancel()
-		s.audit(actx, "call", user, addr, string(validResult(v.Result)), v.CallID, id)
-		s.log.Info("portal: call over", "reset_id", id, "call_id", v.CallID, "user", user, "result", string(validResult(v.Result)))
+		res := string(validResult(v.Result))
+		s.audit(actx, "call", user, addr, res, v.CallID, id)
+		s.log.Info("portal: call over", "reset_id", id, "call_id", v.CallID, "user", user, "result", res)
 		if v.CallID != "" {
-			_, _ = s.update(actx, id, func(st *sessionState) error {
-				if c := st.flow.Call; c != nil && c.Gate == idx && c.Attempt == attempt {
-					c.CallID = v.CallID
-					return nil
-				}
-				return errStop
-			})
+			h.over(actx, v.CallID)
 		}
 	}()
-	return nil
 }
 
 // decoy shows, for a username without a registration, the steps a call
-// that nobody answers shows: dialling, ringing, then no answer after
-// DecoyRing. Nothing is dialled.
-func (s *Server) decoy(ctx context.Context, id string, idx, attempt int) Verification {
+// that nobody answers shows: dialling, ringing (reported through
+// ringing), then no answer after DecoyRing. Nothing is dialled.
+func (s *Server) decoy(ctx context.Context, ringing func()) Verification {
 	start := s.now()
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
@@ -360,7 +380,7 @@ func (s *Server) decoy(ctx context.Context, id string, idx, attempt int) Verific
 	if !wait(time.Duration(300+rand.IntN(900)) * time.Millisecond) {
 		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
 	}
-	s.progress(id, idx, attempt, ivr.Event{Kind: ivr.Ringing, At: s.now()})
+	ringing()
 	if !wait(s.cfg.DecoyRing) {
 		return Verification{Outcome: ivr.Outcome{Result: ivr.Failed, Err: ctx.Err()}}
 	}
@@ -382,9 +402,9 @@ func codeHash(sessionID, code string) string {
 
 // progress records a step of call attempt of gate idx and tells the
 // session's event streams.
-func (s *Server) progress(id string, idx, attempt int, e ivr.Event) {
-	step := string(e.Kind)
-	switch e.Kind {
+func (s *Server) progress(id string, idx, attempt int, k ivr.EventKind) {
+	step := string(k)
+	switch k {
 	case ivr.Answered:
 		step = "waiting"
 	case ivr.Finished:
