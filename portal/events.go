@@ -7,7 +7,6 @@ import (
 
 	"github.com/sspr-project/sspr/ivr"
 	"github.com/sspr-project/sspr/portal/store"
-	"github.com/sspr-project/sspr/portal/workflow"
 )
 
 // heartbeat is how often an idle event stream sends a comment, so that
@@ -131,10 +130,9 @@ func (s *Server) status(r *http.Request, st *sessionState) status {
 	}
 	out.Running, out.Attempt, out.Result = c.Running, c.Attempt, c.Result
 	out.Text = s.statusText(v, c)
-	if g, ok := st.prog.Current(s.wf()); !ok || g.Kind != workflow.Phone || c.Gate != st.prog.Index {
-		if st.prog.Index > c.Gate && !out.Done {
-			out.Text = v.T("phone.status.confirmed")
-		}
+	if st.prog.Index > c.Gate && !out.Done {
+		// The call's gate has passed: the journey has moved on.
+		out.Text = v.T("phone.status.confirmed")
 	}
 	return out
 }

@@ -82,8 +82,6 @@ type sessionState struct {
 	form map[string]string
 }
 
-func (s *Server) journey(k store.Kind) workflow.Journey { return workflow.Journey(k) }
-
 // load reads session id with its flow and progress.
 func (s *Server) load(ctx context.Context, id string) (*sessionState, error) {
 	ses, err := s.st.Session(ctx, id, s.now())
@@ -96,7 +94,7 @@ func (s *Server) load(ctx context.Context, id string) (*sessionState, error) {
 			return nil, fmt.Errorf("portal: session %s: bad data: %w", id, err)
 		}
 	}
-	st.prog, err = workflow.Restore(s.journey(ses.Kind), ses.Gates)
+	st.prog, err = workflow.Restore(workflow.Journey(ses.Kind), ses.Gates)
 	if err != nil {
 		return nil, fmt.Errorf("portal: session %s: %w", id, err)
 	}

@@ -136,7 +136,6 @@ func (a *action) phone() error {
 		errs = append(errs, fieldError{"phone", phoneErrorKey(raw, err)})
 	}
 	if len(errs) > 0 {
-		a.st.flow.Phone = ""
 		a.form = map[string]string{"phone": raw}
 		return a.show(errs)
 	}

@@ -99,8 +99,6 @@ type view struct {
 	PasswordMin, PINMin, PINMax int
 	// Policy is the directory's reason for refusing the password, in words.
 	Policy string
-	// DoneTitle and DoneBody are the done page's words.
-	Kicker string
 }
 
 type callView struct {

@@ -256,9 +256,7 @@ func unlockConfirm(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 func wrongKey(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	s.preregister(t, "carol", "+12025550144")
 	p := b.Page(t)
-	p.Go(url + "/reset")
-	p.Fill("#username", "carol")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "reset", "carol")
 	p.WaitText("h1", "Confirm it is you")
 	digits := p.Text("#match")
 	wrong := "1"
@@ -281,17 +279,13 @@ func wrongKey(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 func fraudKey(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	s.preregister(t, "dave", "+12025550145")
 	p := b.Page(t)
-	p.Go(url + "/reset")
-	p.Fill("#username", "dave")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "reset", "dave")
 	p.WaitText("h1", "Confirm it is you")
 	c := s.person.answer()
 	s.person.key(c, "0")
 	p.WaitText("main", "did not ask for this")
 	visit(t, p, "fraud-reported")
-	p.Go(url + "/reset")
-	p.Fill("#username", "dave")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "reset", "dave")
 	p.WaitText("main", "Too many attempts")
 	visit(t, p, "fraud-locked")
 	clean(t, p)
@@ -301,9 +295,7 @@ func fraudKey(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 // three questions, and sets a new password.
 func resetPINQuestions(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p := b.Page(t)
-	p.Go(url + "/reset")
-	p.Fill("#username", "alice")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "reset", "alice")
 	p.WaitText("h1", "Confirm it is you")
 	c := s.person.answer()
 	s.person.key(c, "4827#")
@@ -319,23 +311,14 @@ func resetPINQuestions(t *testing.T, s *setup, b *browsertest.Browser, url strin
 		p.Fill("#answer"+n, "  "+strings.ToUpper(ans)+"!")
 	}
 	p.Click(`button[type=submit]`)
-	p.WaitText("h1", "Choose a new password")
-	p.Fill("#password", "Second-Pass-2026")
-	p.Fill("#password2", "Second-Pass-2026")
-	p.Click(`#password-form button[type=submit]`)
-	p.WaitText("h1", "Your password is changed")
-	if err := s.binds("alice", "Second-Pass-2026"); err != nil {
-		t.Errorf("the new password does not bind: %v", err)
-	}
+	newPassword(t, s, p, "alice", "Second-Pass-2026")
 	clean(t, p)
 }
 
 // unlockCode: the call speaks a code after #; alice types it on the page.
 func unlockCode(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p := b.Page(t)
-	p.Go(url + "/unlock")
-	p.Fill("#username", "alice")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "unlock", "alice")
 	p.WaitText("h1", "Confirm it is you")
 	c := s.person.answer()
 	s.person.key(c, "#")
@@ -364,9 +347,7 @@ func newPassword(t *testing.T, s *setup, p *browsertest.Page, user, password str
 // resetConfirm: alice presses # on the phone, then sets a new password.
 func resetConfirm(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p := b.Page(t)
-	p.Go(url + "/reset")
-	p.Fill("#username", "alice")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "reset", "alice")
 	p.WaitText("h1", "Confirm it is you")
 	if !strings.Contains(p.Text("main"), "press # on your phone") {
 		t.Errorf("the confirm page does not say to press #: %q", p.Text("main"))
@@ -382,9 +363,7 @@ func resetConfirm(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 // new password.
 func resetCode(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p := b.Page(t)
-	p.Go(url + "/reset")
-	p.Fill("#username", "alice")
-	p.Click(`button[type=submit]`)
+	enter(p, url, "reset", "alice")
 	p.WaitText("h1", "Confirm it is you")
 	c := s.person.answer()
 	s.person.key(c, "#")
@@ -401,4 +380,12 @@ func resetCode(t *testing.T, s *setup, b *browsertest.Browser, url string) {
 	p.Click(`button[type=submit]`)
 	newPassword(t, s, p, "alice", "Fourth-Pass-2026")
 	clean(t, p)
+}
+
+// enter starts a journey ("reset" or "unlock") for user, as a person
+// types the username and continues.
+func enter(p *browsertest.Page, url, journey, user string) {
+	p.Go(url + "/" + journey)
+	p.Fill("#username", user)
+	p.Click(`button[type=submit]`)
 }
