@@ -566,32 +566,25 @@ func (s *Server) apiLoad(ctx context.Context, client, id string) (store.Session,
 // nobody changed it in between (else read again and retried); errStop
 // saves nothing.
 func (s *Server) apiUpdate(ctx context.Context, id string, fn func(*store.Session, *apiVerification) error) (store.Session, apiVerification, error) {
-	for range 20 {
-		ses, d, err := s.apiLoad(ctx, "", id)
-		if err != nil {
-			return ses, d, err
+	var (
+		ses store.Session
+		d   apiVerification
+	)
+	saved, v, data, err := s.changeData(ctx, id, func() (int64, []byte, error) {
+		var err error
+		if ses, d, err = s.apiLoad(ctx, "", id); err != nil {
+			return 0, nil, err
 		}
 		if err := fn(&ses, &d); err != nil {
-			if errors.Is(err, errStop) {
-				return ses, d, nil
-			}
-			return ses, d, err
+			return 0, nil, err
 		}
 		data, err := json.Marshal(d)
-		if err != nil {
-			return ses, d, err
-		}
-		v, err := s.st.SaveData(ctx, id, ses.Version, data, s.now())
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return ses, d, err
-		}
+		return ses.Version, data, err
+	})
+	if saved {
 		ses.Version, ses.Data = v, data
-		return ses, d, nil
 	}
-	return store.Session{}, apiVerification{}, fmt.Errorf("portal: verification %s: too many concurrent changes", id)
+	return ses, d, err
 }
 
 // apiView is the verification as the API shows it.

@@ -104,36 +104,54 @@ func (s *Server) load(ctx context.Context, id string) (*sessionState, error) {
 // errStop is returned by an update function to leave the session as it is.
 var errStop = errors.New("portal: no change")
 
-// update reads session id, lets fn change its flow, and saves it if the
-// session was not changed in between; otherwise it reads again and
-// retries. fn returning errStop saves nothing and update returns nil.
-func (s *Server) update(ctx context.Context, id string, fn func(*sessionState) error) (*sessionState, error) {
+// changeData makes one compare-and-set change of session id's data:
+// change reads the session, changes what the portal keeps in it, and
+// returns the version it read and the data to save. If the session
+// changed in between (a conflict), change runs again. change returning
+// errStop saves nothing (saved is false, err nil).
+func (s *Server) changeData(ctx context.Context, id string, change func() (version int64, data []byte, err error)) (saved bool, version int64, data []byte, err error) {
 	for range 20 {
-		st, err := s.load(ctx, id)
+		read, data, err := change()
+		if errors.Is(err, errStop) {
+			return false, 0, nil, nil
+		}
 		if err != nil {
-			return nil, err
+			return false, 0, nil, err
 		}
-		if err := fn(st); err != nil {
-			if errors.Is(err, errStop) {
-				return st, nil
-			}
-			return st, err
-		}
-		data, err := json.Marshal(st.flow)
-		if err != nil {
-			return nil, err
-		}
-		v, err := s.st.SaveData(ctx, id, st.ses.Version, data, s.now())
+		v, err := s.st.SaveData(ctx, id, read, data, s.now())
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return false, 0, nil, err
 		}
-		st.ses.Version, st.ses.Data = v, data
-		return st, nil
+		return true, v, data, nil
 	}
-	return nil, fmt.Errorf("portal: session %s: too many concurrent changes", id)
+	return false, 0, nil, fmt.Errorf("portal: session %s: too many concurrent changes", id)
+}
+
+// update reads session id, lets fn change its flow, and saves it (see
+// changeData). fn returning errStop saves nothing and update returns nil.
+func (s *Server) update(ctx context.Context, id string, fn func(*sessionState) error) (*sessionState, error) {
+	var st *sessionState
+	saved, v, data, err := s.changeData(ctx, id, func() (int64, []byte, error) {
+		var err error
+		if st, err = s.load(ctx, id); err != nil {
+			return 0, nil, err
+		}
+		if err := fn(st); err != nil {
+			return 0, nil, err
+		}
+		data, err := json.Marshal(st.flow)
+		return st.ses.Version, data, err
+	})
+	if err != nil {
+		return st, err
+	}
+	if saved {
+		st.ses.Version, st.ses.Data = v, data
+	}
+	return st, nil
 }
 
 // gates returns the gates of the session's journey.
