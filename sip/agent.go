@@ -154,17 +154,37 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, error
 		a.clients[t.transport] = cli
 		a.dialogs[t.transport] = &sipgo.DialogUA{Client: cli, ContactHDR: a.contact(listener{Listener: Listener{Transport: t.transport}})}
 	}
-	a.srv.OnInvite(a.onInvite)
-	a.srv.OnAck(func(*sipmsg.Request, sipmsg.ServerTransaction) {})
-	a.srv.OnBye(a.onBye)
-	a.srv.OnInfo(a.onInfo)
-	a.srv.OnOptions(a.onOptions)
-	a.srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusMethodNotAllowed, "Method Not Allowed", nil)
-		res.AppendHeader(sipmsg.NewHeader("Allow", allowed))
-		a.respond(tx, res)
-	})
+	for m, h := range a.handlers() {
+		a.srv.OnRequest(m, h)
+	}
+	a.srv.OnNoRoute(a.onNoRoute)
 	return a, nil
+}
+
+// handlers returns the agent's request handlers by method; other methods
+// go to onNoRoute.
+func (a *Agent) handlers() map[sipmsg.RequestMethod]sipgo.RequestHandler {
+	return map[sipmsg.RequestMethod]sipgo.RequestHandler{
+		sipmsg.INVITE:  a.onInvite,
+		sipmsg.ACK:     func(*sipmsg.Request, sipmsg.ServerTransaction) {},
+		sipmsg.BYE:     a.onBye,
+		sipmsg.CANCEL:  a.onCancel,
+		sipmsg.INFO:    a.onInfo,
+		sipmsg.OPTIONS: a.onOptions,
+	}
+}
+
+// onNoRoute answers the methods the agent does not handle.
+func (a *Agent) onNoRoute(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusMethodNotAllowed, "Method Not Allowed", nil)
+	res.AppendHeader(sipmsg.NewHeader("Allow", allowed))
+	a.respondDone(tx, res)
+}
+
+// onCancel answers a CANCEL that matched no INVITE transaction (sipgo
+// answers those that match): RFC 3261 §9.2.
+func (a *Agent) onCancel(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	a.respondDone(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 }
 
 // allowed is the methods the agent handles.
@@ -319,6 +339,19 @@ func (a *Agent) Healthy() bool {
 	return false
 }
 
+// TrunksDown names the trunks that did not answer their last OPTIONS
+// (or have not been asked yet), in configured order; a trunk with
+// keep-alives turned off is never among them.
+func (a *Agent) TrunksDown() []string {
+	var down []string
+	for i, h := range a.health {
+		if a.cfg.trunks[i].KeepAlive >= 0 && !h.up() {
+			down = append(down, a.cfg.trunks[i].Name)
+		}
+	}
+	return down
+}
+
 // hangupAll ends every established call.
 func (a *Agent) hangupAll() {
 	a.mu.Lock()
@@ -349,6 +382,17 @@ func (a *Agent) respond(tx sipmsg.ServerTransaction, res *sipmsg.Response) {
 	}
 }
 
+// respondDone sends res, a final response to a request outside our calls,
+// and forgets the transaction at once, as a stateless UAS would (RFC 3261
+// §8.2.7): a flood of such requests then leaves no state behind for 32 s
+// and draws no retransmissions of our answers (a 603 to an INVITE would
+// otherwise be sent up to 11 times, waiting for an ACK). A retransmitted
+// request is answered again.
+func (a *Agent) respondDone(tx sipmsg.ServerTransaction, res *sipmsg.Response) {
+	a.respond(tx, res)
+	tx.Terminate()
+}
+
 // call returns the established call req belongs to.
 func (a *Agent) call(req *sipmsg.Request) *Call {
 	id, err := sipmsg.DialogIDFromRequestUAC(req)
@@ -365,12 +409,12 @@ func (a *Agent) call(req *sipmsg.Request) *Call {
 func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if to := req.To(); to == nil || !to.Params.Has("tag") {
 		a.metrics.unsolicited.Inc()
-		a.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusGlobalDecline, "Decline", nil))
+		a.respondDone(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusGlobalDecline, "Decline", nil))
 		return
 	}
 	c := a.call(req)
 	if c == nil {
-		a.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		a.respondDone(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", c.offer)
@@ -383,7 +427,7 @@ func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (a *Agent) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := a.call(req)
 	if c == nil {
-		a.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		a.respondDone(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	if err := c.sess.ReadBye(req, tx); err != nil {
@@ -396,7 +440,7 @@ func (a *Agent) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (a *Agent) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := a.call(req)
 	if c == nil {
-		a.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		a.respondDone(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	ct := ""
@@ -425,5 +469,5 @@ func (a *Agent) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
 	res.AppendHeader(sipmsg.NewHeader("Allow", allowed))
 	res.AppendHeader(sipmsg.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
-	a.respond(tx, res)
+	a.respondDone(tx, res)
 }

@@ -190,15 +190,17 @@ func (a *Agent) Dial(ctx context.Context, number string, opts DialOptions) (*Cal
 	a.metrics.dialling.Inc()
 	defer a.metrics.dialling.Dec()
 	var last *CallError
-	for _, i := range a.trunkOrder() {
+	order := a.trunkOrder()
+	for n, i := range order {
 		c, cerr, failover := a.dialTrunk(ctx, i, number, opts)
 		if cerr == nil {
 			return c, nil
 		}
 		last = cerr
-		if !failover || ctx.Err() != nil {
+		if !failover || ctx.Err() != nil || n == len(order)-1 {
 			break
 		}
+		a.metrics.failovers.WithLabelValues(string(cerr.Outcome), cerr.Trunk).Inc()
 		opts.logger(a.log).Warn("trunk failed, trying the next", "trunk", cerr.Trunk, "outcome", string(cerr.Outcome), "status", cerr.Status, "err", cerr.Err)
 	}
 	a.metrics.failed(last.Trunk, last.Outcome)

@@ -9,6 +9,7 @@ import (
 // metrics are the agent's Prometheus metrics.
 type metrics struct {
 	calls       *prometheus.CounterVec // by outcome and trunk
+	failovers   *prometheus.CounterVec // by outcome and trunk
 	setup       prometheus.Histogram
 	duration    prometheus.Histogram
 	active      prometheus.Gauge
@@ -22,6 +23,10 @@ func newMetrics(reg prometheus.Registerer, trunks []trunk) *metrics {
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sspr_sip_calls_total",
 			Help: "Calls placed, counted once when they end, by how they ended (outcome) and the trunk that gave the final answer.",
+		}, []string{"outcome", "trunk"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sspr_sip_trunk_failovers_total",
+			Help: "Attempts on a trunk that failed and passed the call on to the next trunk, by how the attempt failed (outcome) and that trunk.",
 		}, []string{"outcome", "trunk"}),
 		setup: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sspr_sip_call_setup_seconds",
@@ -58,9 +63,12 @@ func newMetrics(reg prometheus.Registerer, trunks []trunk) *metrics {
 			m.calls.WithLabelValues(string(o), t.Name)
 		}
 		m.trunkUp.WithLabelValues(t.Name)
+		for _, o := range []Outcome{Unreachable, NoAnswer, Failed} {
+			m.failovers.WithLabelValues(string(o), t.Name)
+		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.setup, m.duration, m.active, m.dialling, m.trunkUp, m.unsolicited)
+		reg.MustRegister(m.calls, m.failovers, m.setup, m.duration, m.active, m.dialling, m.trunkUp, m.unsolicited)
 	}
 	return m
 }
