@@ -456,7 +456,7 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiCall(id, user, addr, number string, req ivr.Request) {
 	s.runCall(id, user, addr, number, req, callHooks{
 		progress: func(k ivr.EventKind) { s.apiProgress(id, k) },
-		ended:    func(r ivr.Result) { s.apiEnded(id, user, r) },
+		ended:    func(r ivr.Result, _ time.Time) { s.apiEnded(id, user, r) },
 		over: func(ctx context.Context, callID string) {
 			_, _, _ = s.apiUpdate(ctx, id, func(_ *store.Session, d *apiVerification) error {
 				d.CallID = callID

@@ -64,6 +64,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	var last []byte
+	// sawRunning: this stream showed a call running, so the page learns
+	// the result from it and the time since the key is worth measuring.
+	var sawRunning bool
 	send := func(st *sessionState) bool {
 		b, _ := json.Marshal(s.status(r, st))
 		if string(b) != string(last) {
@@ -72,6 +75,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return false
 			}
 			fl.Flush()
+			if c := st.flow.Call; c != nil {
+				if c.Running {
+					sawRunning = true
+				} else if sawRunning && !c.KeyAt.IsZero() {
+					s.m.keyToPage.Observe(time.Since(c.KeyAt).Seconds())
+					sawRunning = false
+				}
+			}
 		}
 		return st.ses.State == store.StateActive
 	}
@@ -80,10 +91,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
+	// A call running on another node is checked every beat, so that the
+	// page soon learns if that node was lost (liveness.go).
+	watch := time.NewTicker(beatEvery)
+	defer watch.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-watch.C:
+			if c := st.flow.Call; c == nil || !c.Running || c.Node == s.node {
+				continue
+			}
+			if st, err = s.load(ctx, st.ses.ID); err != nil {
+				return
+			}
+			if st = s.settleLost(ctx, st); !send(st) {
+				return
+			}
 		case _, ok := <-ch:
 			if !ok {
 				return

@@ -112,19 +112,23 @@ func (a *action) password() error {
 		a.st.flow.Notice = "error.directory"
 		return a.show(nil)
 	}
-	if _, err := a.s.update(ctx, a.st.ses.ID, func(st *sessionState) error {
+	// The password is changed: its record in the session and the audit
+	// log is retried through a store failure rather than left half-written.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), directoryTimeout)
+	defer rcancel()
+	if _, err := a.s.updateRetrying(rctx, a.st.ses.ID, func(st *sessionState) error {
 		st.flow.Done, st.flow.Notice, st.flow.Policy = "reset", "", ""
 		return nil
 	}); err != nil {
 		a.s.log.Warn("portal: session changed concurrently", "reset_id", a.st.ses.ID, "err", err)
 	}
-	if err := a.s.st.Complete(ctx, a.st.ses.ID, a.s.now()); err != nil {
+	if err := a.s.retryStore(rctx, a.st.ses.ID, func() error { return a.s.st.Complete(rctx, a.st.ses.ID, a.s.now()) }); err != nil {
 		// The password is set; the session was finished by a concurrent
 		// request. Show where it is.
 		a.s.log.Warn("portal: session finished concurrently", "reset_id", a.st.ses.ID, "err", err)
 	}
 	a.s.publish(a.st.ses.ID) // the session's event streams end
-	a.s.audit(ctx, "reset.password", user, a.addr, "ok", "", a.st.ses.ID)
+	a.s.auditRetrying(rctx, "reset.password", user, a.addr, "ok", "", a.st.ses.ID)
 	a.s.m.resets.WithLabelValues("ok").Inc()
 	a.s.m.journeys.WithLabelValues("reset", "completed").Inc()
 	a.s.log.Info("portal: password reset", "user", user, "reset_id", a.st.ses.ID)

@@ -71,6 +71,9 @@ type callState struct {
 	Limit  string `json:"limit,omitempty"`
 	// CallID is the last call's ID, for the audit log.
 	CallID string `json:"call_id,omitempty"`
+	// KeyAt is when the last key of the call arrived, at the node that
+	// owns it (for sspr_portal_key_to_page_seconds).
+	KeyAt time.Time `json:"key_at,omitzero"`
 }
 
 // sessionState is a session with its flow and progress, as read.
@@ -152,6 +155,53 @@ func (s *Server) update(ctx context.Context, id string, fn func(*sessionState) e
 		st.ses.Version, st.ses.Data = v, data
 	}
 	return st, nil
+}
+
+// updateRetrying is update, tried again by retryStore: for the work no
+// request will redo, such as recording how a call ended, without which
+// the session would show a call running until it goes stale.
+func (s *Server) updateRetrying(ctx context.Context, id string, fn func(*sessionState) error) (*sessionState, error) {
+	var st *sessionState
+	err := s.retryStore(ctx, id, func() error {
+		var err error
+		st, err = s.update(ctx, id, fn)
+		return err
+	})
+	return st, err
+}
+
+// retryStore runs op, and again, a little later each time, while it fails
+// for a reason other than the session's own (PostgreSQL restarting, say),
+// until ctx ends.
+func (s *Server) retryStore(ctx context.Context, id string, op func() error) error {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := op()
+		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExpired) ||
+			errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrInvalid) {
+			return err
+		}
+		s.log.Warn("portal: store failed; trying again", "reset_id", id, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// auditRetrying is audit for the records that must not be lost (a
+// password changed): the append is tried again by retryStore.
+func (s *Server) auditRetrying(ctx context.Context, event, user, addr, outcome, callID, resetID string) {
+	err := s.retryStore(ctx, resetID, func() error {
+		return s.st.Append(ctx, store.Record{
+			Time: s.now(), Event: event, User: user, ClientAddr: addr, Outcome: outcome, CallID: callID, ResetID: resetID,
+		})
+	})
+	if err != nil {
+		s.log.Error("portal: audit record lost", "event", event, "reset_id", resetID, "err", err)
+	}
 }
 
 // gates returns the gates of the session's journey.

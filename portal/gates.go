@@ -140,20 +140,15 @@ func (s *Server) countFailure(ctx context.Context, st *sessionState, addr string
 }
 
 // recordFailure counts a failure towards user's reset-process lockout and
-// reports whether this very failure locked it (failures that end together
-// make one lockout record, not one each).
+// reports whether this very failure locked it (failures that end together,
+// on any node, make one lockout record, not one each: the store says which
+// started it).
 func (s *Server) recordFailure(ctx context.Context, user string) (store.Lockout, bool, error) {
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	before, err := s.st.Lockout(ctx, user)
-	if err != nil {
-		return store.Lockout{}, false, err
-	}
 	lo, err := s.st.RecordFailure(ctx, user, s.cfg.Lockout, s.now())
 	if err != nil {
 		return store.Lockout{}, false, err
 	}
-	return lo, lo.Lockouts > before.Lockouts, nil
+	return lo, lo.Started, nil
 }
 
 func (s *Server) lockedOut(ctx context.Context, st *sessionState, addr string, lo store.Lockout, reason string) {
@@ -296,8 +291,8 @@ func (s *Server) startCall(ctx context.Context, id string, idx int, g workflow.G
 	s.publish(id)
 	s.runCall(id, user, addr, number, req, callHooks{
 		progress: func(k ivr.EventKind) { s.progress(id, idx, attempt, k) },
-		ended: func(r ivr.Result) {
-			if err := s.callEnded(id, idx, attempt, g, addr, r); err != nil {
+		ended: func(r ivr.Result, keyAt time.Time) {
+			if err := s.callEnded(id, idx, attempt, g, addr, r, keyAt); err != nil {
 				s.log.Error("portal: recording the call's end failed", "reset_id", id, "err", err)
 			}
 		},
@@ -320,8 +315,9 @@ type callHooks struct {
 	progress func(ivr.EventKind)
 	// ended acts on the result, once, as soon as it is known (the
 	// Finished event), so that the page moves on while the call plays
-	// its last prompt and hangs up.
-	ended func(ivr.Result)
+	// its last prompt and hangs up. keyAt is when the call's last key
+	// arrived (zero if none).
+	ended func(r ivr.Result, keyAt time.Time)
 	// over keeps the call's ID once the call is over.
 	over func(ctx context.Context, callID string)
 }
@@ -337,15 +333,19 @@ func (s *Server) runCall(id, user, addr, number string, req ivr.Request, h callH
 		cctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 		defer cancel()
 		var once sync.Once
-		decided := func(r ivr.Result) { once.Do(func() { h.ended(r) }) }
+		var keyAt time.Time // written and read by the progress callback's goroutine, then this one
+		decided := func(r ivr.Result) { once.Do(func() { h.ended(r, keyAt) }) }
 		var v Verification
 		if number == "" {
 			v = s.decoy(cctx, func() { h.progress(ivr.Ringing) })
 		} else {
 			v = s.ver.Verify(cctx, req, func(e ivr.Event) {
-				if e.Kind == ivr.Finished {
+				switch e.Kind {
+				case ivr.Finished:
 					decided(e.Result)
 					return
+				case ivr.KeyReceived:
+					keyAt = e.At
 				}
 				h.progress(e.Kind)
 			})
@@ -354,7 +354,7 @@ func (s *Server) runCall(id, user, addr, number string, req ivr.Request, h callH
 		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 		defer acancel()
 		res := string(validResult(v.Result))
-		s.audit(actx, "call", user, addr, res, v.CallID, id)
+		s.auditRetrying(actx, "call", user, addr, res, v.CallID, id)
 		s.log.Info("portal: call over", "reset_id", id, "call_id", v.CallID, "user", user, "result", res)
 		if v.CallID != "" {
 			h.over(actx, v.CallID)
@@ -388,10 +388,16 @@ func (s *Server) decoy(ctx context.Context, ringing func()) Verification {
 }
 
 // stale reports whether c is marked running for longer than any call
-// lasts: the node that owned it stopped before it ended. It counts as a
-// failed call.
+// lasts, or on another node that has stopped beating (liveness.go): the
+// node that owned it stopped before it ended. It counts as a failed call.
 func (s *Server) stale(c *callState) bool {
-	return c.Running && s.now().Sub(c.Started) > s.cfg.CallTimeout+time.Minute
+	if !c.Running {
+		return false
+	}
+	if s.now().Sub(c.Started) > s.cfg.CallTimeout+time.Minute {
+		return true
+	}
+	return c.Node != "" && c.Node != s.node && s.nodeLost(c.Node, c.Started)
 }
 
 // codeHash is what the store keeps of a spoken code.
@@ -439,17 +445,17 @@ func (s *Server) publish(id string) {
 
 // callEnded records how call attempt of gate idx ended, and what follows:
 // the gate passes, waits for the code, offers another call, or fails.
-func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr string, res ivr.Result) error {
+func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr string, res ivr.Result, keyAt time.Time) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	res = validResult(res)
 	s.m.calls.WithLabelValues(string(res)).Inc()
-	st, err := s.update(ctx, id, func(st *sessionState) error {
+	st, err := s.updateRetrying(ctx, id, func(st *sessionState) error {
 		c := st.flow.Call
 		if c == nil || c.Gate != idx || c.Attempt != attempt {
 			return errStop
 		}
-		c.Running, c.Result, c.Step = false, string(res), string(ivr.Finished)
+		c.Running, c.Result, c.Step, c.KeyAt = false, string(res), string(ivr.Finished), keyAt
 		return nil
 	})
 	if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {

@@ -62,7 +62,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, lang st
 		v.Title = v.T("error.title")
 	}
 	v.Body = v.T("error.body")
-	s.render(w, http.StatusInternalServerError, v)
+	// What fails here is a dependency (the store, the directory) being
+	// away for a while: 503 with a hint of when to come back, which load
+	// balancers and clients treat as "retry", not as a bug.
+	w.Header().Set("Retry-After", "5")
+	s.render(w, http.StatusServiceUnavailable, v)
 }
 
 // limitPage shows a limit's message (rate or lockout) with status.
@@ -240,7 +244,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (*sessionState,
 		s.fail(w, r, err, "")
 		return nil, false
 	}
-	return st, true
+	return s.settleLost(r.Context(), st), true
 }
 
 func (s *Server) expired(w http.ResponseWriter, r *http.Request) {

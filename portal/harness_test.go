@@ -160,7 +160,7 @@ func (f *fakeVerifier) Verify(ctx context.Context, req ivr.Request, progress fun
 			return end(ivr.Failed)
 		}
 	}
-	progress(ivr.Event{Kind: ivr.KeyReceived})
+	progress(ivr.Event{Kind: ivr.KeyReceived, At: time.Now()})
 	entry := strings.TrimSuffix(k, "#")
 	switch {
 	case k == "0":

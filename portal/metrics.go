@@ -20,6 +20,9 @@ type metrics struct {
 	registrations *prometheus.CounterVec
 	fraud         prometheus.Counter
 	api           *prometheus.CounterVec
+	// keyToPage is the time from the key's arrival at the node that
+	// owns the call to the event stream telling the page the result.
+	keyToPage prometheus.Histogram
 }
 
 // The limits a refusal names.
@@ -67,6 +70,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sspr_portal_api_verifications_total",
 			Help: "Verifications of the API, by outcome: accepted, refused (a call cap), confirmed, failed.",
 		}, []string{"outcome"}),
+		keyToPage: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sspr_portal_key_to_page_seconds",
+			Help:    "Time from the arrival of the key that decided a verification call (the packet, at the node that owns the call) to the event stream that showed the call running writing the result to the page, on any node.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
 	// Every label value exists from the start, so that rates and alerts
 	// see zeros rather than nothing.
@@ -96,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.api.WithLabelValues(o)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.journeys, m.gates, m.calls, m.refusals, m.lockouts, m.resets, m.unlocks, m.registrations, m.fraud, m.api} {
+		for _, c := range []prometheus.Collector{m.journeys, m.gates, m.calls, m.refusals, m.lockouts, m.resets, m.unlocks, m.registrations, m.fraud, m.api, m.keyToPage} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -209,8 +209,10 @@ type Server struct {
 	pages *pages
 	mux   *http.ServeMux
 	hash  *hasher
-	// node names this process in the calls it owns.
+	// node names this process in the calls it owns; live is its
+	// heartbeat and what it knows of other nodes' (liveness.go).
 	node string
+	live *liveness
 	// workflow is the gate workflow in force; SetWorkflow swaps it.
 	// cfg.Workflow is the one New was given.
 	workflow atomic.Pointer[workflow.Config]
@@ -223,9 +225,6 @@ type Server struct {
 	bg       sync.WaitGroup
 	mu       sync.Mutex
 	draining bool
-	// failMu makes reading and counting a lockout failure one step, on
-	// this node.
-	failMu sync.Mutex
 }
 
 // New checks cfg and returns a portal serving with deps.
@@ -276,12 +275,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.hash = newHasher(cfg.Argon2)
 	s.node = randomToken(9)
+	if s.live, err = newLiveness(deps.Registerer); err != nil {
+		return nil, err
+	}
 	wf := s.cfg.Workflow
 	s.workflow.Store(&wf)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
 	s.bg.Add(1)
 	go s.sweep()
+	s.startBeat()
 	return s, nil
 }
 

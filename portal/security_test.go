@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sspr-project/sspr/directory"
 	"github.com/sspr-project/sspr/ivr"
@@ -1194,7 +1195,7 @@ func TestEveryMessageKeyExists(t *testing.T) {
 					name = fn.Name
 				}
 				// The argument that is an event name or a prefix.
-				if i, ok := map[string]int{"audit": 1, "allowStart": 2, "HasPrefix": 1}[name]; ok && i < len(n.Args) {
+				if i, ok := map[string]int{"audit": 1, "auditRetrying": 1, "allowStart": 2, "HasPrefix": 1}[name]; ok && i < len(n.Args) {
 					if l, ok := n.Args[i].(*ast.BasicLit); ok {
 						skip[l] = true
 					}
@@ -1295,6 +1296,15 @@ func TestEventsFollowTheCall(t *testing.T) {
 	}
 	if last.Running || (last.Text != e.s.cat.T("en", "phone.result.confirmed") && last.Text != e.s.cat.T("en", "phone.status.confirmed")) {
 		t.Fatalf("last event %+v", last)
+	}
+	// The stream that showed the call running measured the time from the
+	// key to the result reaching the page, once.
+	var m dto.Metric
+	if err := e.s.m.keyToPage.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum(); n != 1 || sum <= 0 || sum > 5 {
+		t.Errorf("sspr_portal_key_to_page_seconds: %d samples, sum %v s; want 1, under 5 s", n, sum)
 	}
 	b.get(b.url).must(e.msg("password.title"))
 	// The password ends the session, and the stream.

@@ -477,6 +477,7 @@ func (s *DB) changeLockout(ctx context.Context, op, username string, fn func(Loc
 			return err
 		}
 		l = fn(old)
+		l.Started = l.Lockouts > old.Lockouts
 		permanent := 0
 		if l.Permanent {
 			permanent = 1
@@ -613,7 +614,7 @@ func (s *DB) Sweep(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM rate_limits WHERE start_us + window_us <= ?`), us(now)); err != nil {
 			return fmt.Errorf("store: sweep: %w", err)
 		}
-		return nil
+		return s.sweepNodes(ctx, tx, now)
 	})
 }
 

@@ -13,7 +13,7 @@ var storeOps = []string{
 	"put_registration", "registration", "delete_registration",
 	"new_session", "session", "record_gate", "save_data", "complete", "fail",
 	"hit", "record_failure", "lock", "record_success", "lockout", "clear_lockout",
-	"append", "list", "sweep", "publish", "ping",
+	"append", "list", "sweep", "publish", "ping", "beat", "node_seen",
 }
 
 // metrics are the store's Prometheus metrics.

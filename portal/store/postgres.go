@@ -18,6 +18,9 @@ import (
 // Its payload is the session ID, a space, and the event in base64.
 const progressChannel = "sspr_progress"
 
+// maxOpenConns bounds a node's connections to PostgreSQL.
+const maxOpenConns = 16
+
 // maxNotifyPayload is PostgreSQL's limit on a notification's payload.
 const maxNotifyPayload = 7999
 
@@ -32,7 +35,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open PostgreSQL: %w", err)
 	}
-	db.SetMaxIdleConns(4)
+	// A bounded pool: under load, requests queue for a connection rather
+	// than open hundreds and hit the server's max_connections (100 by
+	// default, shared by every node). The LISTEN connection is apart.
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open PostgreSQL: %w", err)

@@ -82,10 +82,11 @@ type Store interface {
 
 	// RecordFailure counts a failed reset attempt by username and locks the
 	// reset process when the policy says so. While the user is locked out,
-	// failures are not counted. It returns the state after the failure.
+	// failures are not counted. It returns the state after the failure,
+	// with Started set if this very failure locked the process.
 	RecordFailure(ctx context.Context, username string, p LockoutPolicy, now time.Time) (Lockout, error)
 	// Lock locks the reset process of username at once (a reported fraud):
-	// one more lockout, counted towards the permanent one.
+	// one more lockout, counted towards the permanent one (Started set).
 	Lock(ctx context.Context, username string, p LockoutPolicy, now time.Time) (Lockout, error)
 	// RecordSuccess forgets the failures counted since the last lockout
 	// (lockouts themselves stay counted).
@@ -113,8 +114,16 @@ type Store interface {
 	// the publisher.
 	Subscribe(ctx context.Context, sessionID string) (events <-chan []byte, cancel func(), err error)
 
-	// Sweep deletes sessions that expired before now and rate-limit windows
-	// that ended before now. It never touches the audit log.
+	// Beat records that node (a portal process) is alive at now: its
+	// heartbeat, which tells every node whether the owner of a call still runs.
+	Beat(ctx context.Context, node string, now time.Time) error
+	// NodeSeen returns the time of node's last Beat, or ErrNotFound when
+	// none is kept (never seen, or swept).
+	NodeSeen(ctx context.Context, node string) (time.Time, error)
+
+	// Sweep deletes sessions that expired before now, rate-limit windows
+	// that ended before now, and the heartbeats of nodes not seen for
+	// NodeRetention. It never touches the audit log.
 	Sweep(ctx context.Context, now time.Time) error
 	// Close releases the store. It is safe to call more than once.
 	Close() error
@@ -247,6 +256,10 @@ type Lockout struct {
 	// Permanent is set by the last lockout the policy allows; only an
 	// operator clears it.
 	Permanent bool
+	// Started is set only by RecordFailure and Lock: this call started a
+	// lockout. Of concurrent calls, on any number of nodes, exactly one
+	// sees it for each lockout (they run one at a time on the user's row).
+	Started bool
 }
 
 // Locked reports whether the reset process is locked for the user at now.

@@ -40,10 +40,14 @@ type Server struct {
 	User string
 
 	password string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the server process has exited
-	out      *syncBuffer
-	dbs      atomic.Int64
+	// bin, data, sock, dir and cred are what start needs to start the
+	// same server again (Restart).
+	bin, data, sock, dir string
+	cred                 *syscall.Credential
+	cmd                  *exec.Cmd
+	done                 chan struct{} // closed when the server process has exited
+	out                  *syncBuffer
+	dbs                  atomic.Int64
 }
 
 // Start starts a server for the test and stops it when the test ends.
@@ -82,7 +86,7 @@ func Start(t testing.TB) *Server {
 		}
 	}
 
-	s := &Server{User: "postgres", password: password}
+	s := &Server{User: "postgres", password: password, bin: bin, data: data, sock: sock, dir: dir, cred: cred}
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", s.User, "-E", "UTF8", "--locale=C",
 		"--auth=scram-sha-256", "--pwfile="+pwfile, "--no-sync", "--no-instructions")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
@@ -91,6 +95,7 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
 
+	t.Cleanup(func() { s.stop(t) })
 	// The free port may be taken between our probe and the server's
 	// bind: try a few.
 	for attempt := 0; ; attempt++ {
@@ -98,7 +103,7 @@ func Start(t testing.TB) *Server {
 		if err != nil {
 			t.Fatalf("pgtest: %v", err)
 		}
-		err = s.start(t, bin, data, sock, dir, cred)
+		err = s.start()
 		if err == nil {
 			break
 		}
@@ -109,23 +114,56 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// Restart stops the server (a fast shutdown: the clients' connections
+// are cut), leaves it down for down, and starts it again on the same data
+// and port; it returns once the server accepts connections again. The
+// test fails if it cannot start again.
+func (s *Server) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	s.Stop(t)
+	time.Sleep(down)
+	s.Resume(t)
+}
+
+// Stop stops the server (a fast shutdown, by its PID) and returns once it
+// has exited; Resume starts it again. Stopping a stopped server does
+// nothing.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.stop(t)
+}
+
+// Resume starts a stopped server again on the same data and port, and
+// returns once it accepts connections.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.done:
+	default:
+		t.Fatalf("pgtest: Resume of a running server")
+	}
+	if err := s.start(); err != nil {
+		t.Fatalf("pgtest: restart: %v\n%s", err, s.out.String())
+	}
+}
+
 // start runs the server and waits until it accepts connections.
-func (s *Server) start(t testing.TB, bin, data, sock, dir string, cred *syscall.Credential) error {
+func (s *Server) start() error {
 	s.out = &syncBuffer{}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-p", strconv.Itoa(s.Port), "-k", sock,
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.data,
+		"-p", strconv.Itoa(s.Port), "-k", s.sock,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "logging_collector=off", "-c", "max_connections=200")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() { s.stop(t) })
+	done := make(chan struct{})
+	s.cmd, s.done = cmd, done
+	go func() { _ = cmd.Wait(); close(done) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -134,6 +172,8 @@ func (s *Server) start(t testing.TB, bin, data, sock, dir string, cred *syscall.
 		case <-s.done:
 			return fmt.Errorf("postgres exited before accepting connections")
 		case <-ctx.Done():
+			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+			<-done
 			return fmt.Errorf("postgres did not accept connections within 60 s")
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -149,6 +189,9 @@ func (s *Server) start(t testing.TB, bin, data, sock, dir string, cred *syscall.
 
 // stop stops the server by its PID: SIGINT (fast shutdown), then SIGKILL.
 func (s *Server) stop(t testing.TB) {
+	if s.cmd == nil {
+		return
+	}
 	select {
 	case <-s.done:
 		return

@@ -37,10 +37,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HitConcurrent", testHitConcurrent},
 		{"Lockouts", testLockouts},
 		{"LockoutConcurrent", testLockoutConcurrent},
+		{"LockoutStartedOnce", testLockoutStartedOnce},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"PubSub", testPubSub},
 		{"Sweep", testSweep},
+		{"Nodes", testNodes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -458,6 +460,7 @@ func testLockouts(t *testing.T, s store.Store) {
 		{42 * time.Minute, "fail", 0, 3, 57 * time.Minute, true}, // 3rd lockout: permanent
 		{10 * time.Hour, "fail", 0, 3, 57 * time.Minute, true},
 	}
+	prevLockouts := 0
 	for i, st := range steps {
 		now := t0.Add(st.at)
 		var err error
@@ -476,9 +479,16 @@ func testLockouts(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatalf("Lockout: %v", err)
 		}
-		if st.op != "success" && !reflect.DeepEqual(got, l) {
-			t.Errorf("step %d: returned %+v, stored %+v", i, l, got)
+		if st.op != "success" {
+			if started := st.lockouts > prevLockouts; l.Started != started {
+				t.Errorf("step %d (%s): Started = %v, want %v", i, st.op, l.Started, started)
+			}
+			l.Started = false
+			if !reflect.DeepEqual(got, l) {
+				t.Errorf("step %d: returned %+v, stored %+v", i, l, got)
+			}
 		}
+		prevLockouts = st.lockouts
 		want := store.Lockout{Username: "dave", Failures: st.failures, Lockouts: st.lockouts, Permanent: st.permanent}
 		if st.until >= 0 {
 			want.LockedUntil = t0.Add(st.until)
@@ -533,6 +543,42 @@ func testLockoutConcurrent(t *testing.T, s store.Store) {
 	}
 	if l, _ := s.Lockout(ctx, "gina"); l.Failures != n {
 		t.Fatalf("after %d concurrent failures: %+v", n, l)
+	}
+}
+
+// testLockoutStartedOnce: of failures recorded at once past the
+// threshold, exactly one says it started the lockout.
+func testLockoutStartedOnce(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := store.LockoutPolicy{MaxFailures: 3, Duration: time.Minute, MaxLockouts: 3}
+	const n = 20
+	var wg sync.WaitGroup
+	got := make([]store.Lockout, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = s.RecordFailure(ctx, "hana", p, t0) })
+	}
+	wg.Wait()
+	started := 0
+	for i, l := range got {
+		if errs[i] != nil {
+			t.Fatalf("RecordFailure %d: %v", i, errs[i])
+		}
+		if l.Started {
+			started++
+			if !l.Locked(t0) || l.Lockouts != 1 {
+				t.Errorf("the failure that started the lockout returned %+v", l)
+			}
+		}
+	}
+	if started != 1 {
+		t.Fatalf("%d of %d concurrent failures say they started the lockout, want 1", started, n)
+	}
+	if l, _ := s.Lockout(ctx, "hana"); l.Lockouts != 1 || l.Started {
+		t.Fatalf("after %d concurrent failures: %+v, want one lockout (and Started only on a change)", n, l)
+	}
+	if l, err := s.Lock(ctx, "hana", p, t0); err != nil || !l.Started || l.Lockouts != 2 {
+		t.Fatalf("Lock: %+v, %v; want a second lockout, Started", l, err)
 	}
 }
 
@@ -631,6 +677,7 @@ func testAppendOnly(t *testing.T) {
 		"NewSession": true, "Session": true, "RecordGate": true, "Complete": true, "Fail": true, "SaveData": true,
 		"Hit": true, "RecordFailure": true, "Lock": true, "RecordSuccess": true, "Lockout": true, "ClearLockout": true,
 		"Append": true, "List": true, "Publish": true, "Subscribe": true, "Sweep": true, "Close": true,
+		"Beat": true, "NodeSeen": true,
 	}
 	for m := range st.Methods() {
 		if !allowed[m.Name] {
@@ -818,5 +865,46 @@ func testSessionData(t *testing.T, s store.Store) {
 	}
 	if _, err := s.SaveData(ctx, "no-such-session", 0, []byte(`{}`), t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SaveData on an unknown session: %v, want ErrNotFound", err)
+	}
+}
+
+// testNodes checks the node heartbeats: a node unknown until it beats,
+// the last beat kept, one node's beat never another's, and Sweep
+// forgetting only the nodes not seen for store.NodeRetention.
+func testNodes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if _, err := s.NodeSeen(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("NodeSeen before any beat: err = %v, want ErrNotFound", err)
+	}
+	if err := s.Beat(ctx, "", t0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Beat(\"\"): err = %v, want ErrInvalid", err)
+	}
+	beats := []struct {
+		node string
+		at   time.Duration
+	}{{"a", 0}, {"b", time.Second}, {"a", 2 * time.Second}, {"a", 4 * time.Second}}
+	for _, b := range beats {
+		if err := s.Beat(ctx, b.node, t0.Add(b.at)); err != nil {
+			t.Fatalf("Beat(%s, +%v): %v", b.node, b.at, err)
+		}
+	}
+	for _, tt := range []struct {
+		node string
+		want time.Time
+	}{{"a", t0.Add(4 * time.Second)}, {"b", t0.Add(time.Second)}} {
+		got, err := s.NodeSeen(ctx, tt.node)
+		if err != nil || !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("NodeSeen(%s) = %v, %v; want %v in UTC", tt.node, got, err, tt.want)
+		}
+	}
+	// Sweep once b is older than the retention and a is not.
+	if err := s.Sweep(ctx, t0.Add(time.Second+store.NodeRetention)); err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if _, err := s.NodeSeen(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("NodeSeen(b) after Sweep: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.NodeSeen(ctx, "a"); err != nil {
+		t.Errorf("NodeSeen(a) after Sweep: %v, want it kept", err)
 	}
 }
