@@ -16,10 +16,10 @@ DEMO_HTTP ?= 127.0.0.1:8080
 # The fuzz targets, as package:Target.
 FUZZ      := ./dtmf:FuzzDetector ./dtmf:FuzzReceiver ./dtmf:FuzzParseInfo ./dtmf:FuzzReadWAV \
              ./sip/media:FuzzSetAnswer ./sip/media:FuzzHandle ./sip/siptest:FuzzReadNetstring \
-             ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch ./portal:FuzzAPIRequest ./portal:FuzzFormPost
+             ./sip:FuzzAgentRequest ./portal/phone:FuzzParse ./portal/i18n:FuzzMatch ./portal:FuzzAPIRequest ./portal:FuzzFormPost
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench lint prompts talkoff clean
+.PHONY: help build run test test-deps unit race compare fuzz-short fuzz bench bench-load lint prompts talkoff clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,10 @@ bench: test-deps ## benchmarks: the DTMF core, and its speed against spandsp on 
 	SSPR_LOAD_CALLS=500,1000,2000 $(GO) test -run '^$$' -bench ConcurrentCalls -benchtime 1x -timeout 30m ./sip/
 	@echo "== concurrent calls against SIPp streaming audio both ways"
 	SSPR_LOAD_AUDIO=1 SSPR_LOAD_CALLS=500,1000 $(GO) test -run '^$$' -bench ConcurrentCalls -benchtime 1x -timeout 30m ./sip/
+
+bench-load: test-deps ## load: end-to-end resets, API calls and floods against the real binary (SSPR_LOAD_RESETS, SSPR_LOAD_RATE, SSPR_LOAD_NODES; about 20 minutes)
+	$(GO) test -run '^$$' -bench 'Load' -benchtime 1x -timeout 90m ./cmd/sspr/
+	$(GO) test -run '^$$' -bench 'Flood' -benchtime 1x -timeout 20m ./sip/
 
 lint: ## gofmt, go vet (with and without build tags)
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -248,7 +248,7 @@ func serve(ctx context.Context, e *env, log *slog.Logger, sc *serveConfig, admin
 			{"directory", dir.Check},
 			{"sip", func(context.Context) error {
 				if !agent.Healthy() {
-					return errors.New("no trunk answers OPTIONS")
+					return fmt.Errorf("no trunk answers OPTIONS (down: %s)", strings.Join(agent.TrunksDown(), ", "))
 				}
 				return nil
 			}},
