@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sspr-project/sspr/ivr"
@@ -334,10 +335,46 @@ func (s *Server) runCall(id, user, addr, number string, req ivr.Request, h callH
 		defer cancel()
 		var once sync.Once
 		var keyAt time.Time // written and read by the progress callback's goroutine, then this one
-		decided := func(r ivr.Result) { once.Do(func() { h.ended(r, keyAt) }) }
+		// Steps are written by a goroutine of their own, the latest only,
+		// so that a store write never delays the call (the result right
+		// after a key, above all). A step that arrives after the result is
+		// dropped by progress itself (the call is no longer running).
+		steps := make(chan ivr.EventKind, 1)
+		stepsDone := make(chan struct{})
+		var over atomic.Bool // the result is known: steps are moot
+		go func() {
+			defer close(stepsDone)
+			for k := range steps {
+				if !over.Load() {
+					h.progress(k)
+				}
+			}
+		}()
+		step := func(k ivr.EventKind) {
+			if k == ivr.Dialing {
+				return // the call's state says so from the start
+			}
+			for {
+				select {
+				case steps <- k:
+					return
+				default:
+					select { // replace the step not yet written
+					case <-steps:
+					default:
+					}
+				}
+			}
+		}
+		decided := func(r ivr.Result) {
+			once.Do(func() {
+				over.Store(true)
+				h.ended(r, keyAt)
+			})
+		}
 		var v Verification
 		if number == "" {
-			v = s.decoy(cctx, func() { h.progress(ivr.Ringing) })
+			v = s.decoy(cctx, func() { step(ivr.Ringing) })
 		} else {
 			v = s.ver.Verify(cctx, req, func(e ivr.Event) {
 				switch e.Kind {
@@ -347,9 +384,11 @@ func (s *Server) runCall(id, user, addr, number string, req ivr.Request, h callH
 				case ivr.KeyReceived:
 					keyAt = e.At
 				}
-				h.progress(e.Kind)
+				step(e.Kind)
 			})
 		}
+		close(steps)
+		<-stepsDone
 		decided(v.Result)
 		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 		defer acancel()
@@ -466,6 +505,9 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 	}
 	user := st.ses.Username
 	s.log.Info("portal: verification call ended", "reset_id", id, "user", user, "result", string(res))
+	// The page shows the result now; what follows (the gate's record,
+	// the next step) reaches it with the second announcement.
+	s.publish(id)
 	defer s.publish(id)
 	editing := st.ses.Kind == store.KindRegister && st.flow.Editing == string(workflow.Phone)
 	if st.ses.State != store.StateActive || (!editing && st.prog.Index != idx) {
