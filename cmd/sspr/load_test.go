@@ -46,7 +46,9 @@ import (
 // SSPR_LOAD_RATE the journeys started per second (default 100),
 // SSPR_LOAD_NODES the number of sspr nodes sharing the database
 // (default 1; requests then go to the nodes in turn, as a load balancer
-// without sticky sessions sends them).
+// without sticky sessions sends them), SSPR_LOAD_PROFILE a directory for
+// a CPU profile of the first node, SSPR_LOAD_LOGS one to keep the nodes'
+// logs in.
 
 // loadYAML is a node's configuration: resets in confirm mode (the callee
 // presses #), limits raised to let one test client start thousands of
@@ -121,7 +123,7 @@ type loadBed struct {
 	dir  string
 }
 
-func newLoadBed(b *testing.B) *loadBed {
+func newLoadBed(b testing.TB) *loadBed {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "sspr")
@@ -143,7 +145,7 @@ func goTool() string {
 
 // addUsers adds n users named prefix0000... to slapd, each with an
 // initial password, and registers a number for each in the store.
-func (bed *loadBed) addUsers(b *testing.B, st store.Store, prefix string, n int) []string {
+func (bed *loadBed) addUsers(b testing.TB, st store.Store, prefix string, n int) []string {
 	b.Helper()
 	l, err := ldap.DialURL(bed.ldap.URL)
 	if err != nil {
@@ -176,7 +178,7 @@ func (bed *loadBed) addUsers(b *testing.B, st store.Store, prefix string, n int)
 }
 
 // start runs `sspr serve` with the configuration for trunk and dsn.
-func (bed *loadBed) start(b *testing.B, name, trunk, dsn string, portMin, starts int) *loadNode {
+func (bed *loadBed) start(b testing.TB, name, trunk, dsn string, portMin, starts int) *loadNode {
 	b.Helper()
 	cfg := strings.NewReplacer("{{trunk}}", trunk, "{{ldap}}", bed.ldap.LDAPSURL, "{{ca}}", bed.ldap.CAFile,
 		"{{binddn}}", bed.ldap.BindDN, "{{base}}", bed.ldap.BaseDN,
@@ -186,7 +188,11 @@ func (bed *loadBed) start(b *testing.B, name, trunk, dsn string, portMin, starts
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	stderr, err := os.Create(filepath.Join(bed.dir, name+".log"))
+	logDir := bed.dir
+	if d := os.Getenv("SSPR_LOAD_LOGS"); d != "" {
+		logDir = d // kept after the run
+	}
+	stderr, err := os.Create(filepath.Join(logDir, name+".log"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -236,7 +242,7 @@ func (bed *loadBed) start(b *testing.B, name, trunk, dsn string, portMin, starts
 }
 
 // stop ends the node by its PID: SIGTERM, then SIGKILL after 15 s.
-func (n *loadNode) stop(b *testing.B) {
+func (n *loadNode) stop(b testing.TB) {
 	if n.cmd.Process == nil || n.cmd.ProcessState != nil {
 		return
 	}
@@ -329,7 +335,7 @@ func (s *sampler) end() int64 {
 	return s.peak.Load()
 }
 
-func nodesUsage(b *testing.B, nodes []*loadNode) procUsage {
+func nodesUsage(b testing.TB, nodes []*loadNode) procUsage {
 	var sum procUsage
 	for _, n := range nodes {
 		u, err := usage(n.cmd.Process.Pid)
@@ -387,6 +393,25 @@ func loadEnvInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive number", name, s)
 	}
 	return n
+}
+
+// TestServeNodesAlternate runs two `sspr serve` processes on one
+// PostgreSQL database with a dozen resets at once whose requests go to
+// the nodes in turn (the start to one, the event stream to the other, the
+// password to the first, the done page to the second), as a load
+// balancer without sticky sessions sends them: every reset completes, the
+// audit log has one complete record set per reset and no session is left
+// active. It is the load benchmark's harness, small.
+func TestServeNodesAlternate(t *testing.T) {
+	bed := newLoadBed(t)
+	const n = 12
+	r := bed.runResets(t, "alt", n, 10, 2)
+	if r.completed != n || r.failed != 0 {
+		t.Fatalf("%d of %d resets completed, %d failed: %v", r.completed, n, r.failed, r.errors)
+	}
+	if r.keySamples != n {
+		t.Errorf("sspr_portal_key_to_page_seconds: %d samples over both nodes, want %d", r.keySamples, n)
+	}
 }
 
 // BenchmarkLoadResets drives N concurrent end-to-end resets: a browser-
@@ -454,7 +479,7 @@ type round struct {
 	sipp  *siptest.SIPpPeer
 }
 
-func (bed *loadBed) setup(b *testing.B, prefix string, n, rate, nodes int) *round {
+func (bed *loadBed) setup(b testing.TB, prefix string, n, rate, nodes int) *round {
 	b.Helper()
 	ramp := time.Duration(n) * time.Second / time.Duration(rate)
 	dsn := bed.pg.NewDatabase(b)
@@ -481,7 +506,7 @@ func loadClient() *http.Client {
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func (bed *loadBed) runResets(b *testing.B, prefix string, n, rate, nodes int) loadReport {
+func (bed *loadBed) runResets(b testing.TB, prefix string, n, rate, nodes int) loadReport {
 	r := bed.setup(b, prefix, n, rate, nodes)
 	base := nodesUsage(b, r.nodes)
 	keys0 := keyHistogram(b, r.nodes)
@@ -490,6 +515,8 @@ func (bed *loadBed) runResets(b *testing.B, prefix string, n, rate, nodes int) l
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	tr := loadClient().Transport
+	profiled := profile(b, r.nodes[0], time.Duration(n)*time.Second/time.Duration(rate), prefix)
+	defer profiled()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	start := time.Now()
 	var lastEnd atomic.Int64
@@ -518,6 +545,7 @@ func (bed *loadBed) runResets(b *testing.B, prefix string, n, rate, nodes int) l
 	rep.cpuPerCall = (end.cpu - base.cpu) / time.Duration(n)
 	rep.rssPerCall = float64(peak-base.rss) / float64(n)
 	waitCallsOver(b, r.nodes)
+	keepMetrics(b, r.nodes, prefix)
 	keys := keyHistogram(b, r.nodes).minus(keys0)
 	rep.keySamples = int(keys.count)
 	rep.keyP50, rep.keyP99 = keys.quantile(0.5), keys.quantile(0.99)
@@ -603,12 +631,12 @@ func loadPost(c *http.Client, u string, form url.Values) (*http.Response, error)
 
 // checkResetAudit: exactly one complete record set per reset, and no
 // session left active.
-func checkResetAudit(b *testing.B, r *round, n int) {
+func checkResetAudit(b testing.TB, r *round, n int) {
 	want := []string{"call:confirmed", "gate.phone:passed", "reset.password:ok", "reset.start:ok"}
 	checkAudit(b, r, n, want, func(rec store.Record) bool { return rec.Event == "call" })
 }
 
-func checkAudit(b *testing.B, r *round, n int, want []string, needsCallID func(store.Record) bool) {
+func checkAudit(b testing.TB, r *round, n int, want []string, needsCallID func(store.Record) bool) {
 	b.Helper()
 	recs, err := r.st.List(context.Background(), store.Filter{})
 	if err != nil {
@@ -656,7 +684,7 @@ func checkAudit(b *testing.B, r *round, n int, want []string, needsCallID func(s
 	}
 }
 
-func (bed *loadBed) runAPI(b *testing.B, prefix string, n, rate int) loadReport {
+func (bed *loadBed) runAPI(b testing.TB, prefix string, n, rate int) loadReport {
 	r := bed.setup(b, prefix, n, rate, 1)
 	node := r.nodes[0]
 	base := nodesUsage(b, r.nodes)
@@ -734,7 +762,7 @@ func apiOnce(c *http.Client, base, user string) error {
 	return errors.New("no verdict within 4 minutes")
 }
 
-func checkAPIAudit(b *testing.B, r *round, n int) {
+func checkAPIAudit(b testing.TB, r *round, n int) {
 	b.Helper()
 	recs, err := r.st.List(context.Background(), store.Filter{})
 	if err != nil {
@@ -762,10 +790,60 @@ func checkAPIAudit(b *testing.B, r *round, n int) {
 	}
 }
 
+// profile, when SSPR_LOAD_PROFILE names a directory, takes a 15 s CPU
+// profile of node from after (when the keys start coming) into it. The
+// returned function waits for it.
+func profile(b testing.TB, node *loadNode, after time.Duration, name string) func() {
+	dir := os.Getenv("SSPR_LOAD_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(after)
+		res, err := http.Get(node.admin + "/debug/pprof/profile?seconds=15")
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer res.Body.Close()
+		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, res.Body)
+	}()
+	return func() { <-done }
+}
+
+// keepMetrics saves the nodes' metrics beside their logs when
+// SSPR_LOAD_LOGS is set.
+func keepMetrics(b testing.TB, nodes []*loadNode, prefix string) {
+	dir := os.Getenv("SSPR_LOAD_LOGS")
+	if dir == "" {
+		return
+	}
+	for i, n := range nodes {
+		res, err := http.Get(n.admin + "/metrics")
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		text, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-node%d.metrics", prefix, i)), text, 0o644); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 // waitCallsOver waits until no node has a call up: the page moves on
 // while the call plays its goodbye, and the call's audit record follows
 // the hang-up.
-func waitCallsOver(b *testing.B, nodes []*loadNode) {
+func waitCallsOver(b testing.TB, nodes []*loadNode) {
 	b.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for _, n := range nodes {
@@ -797,7 +875,7 @@ type histogram struct {
 var bucketLine = regexp.MustCompile(`(?m)^sspr_portal_key_to_page_seconds_bucket\{le="([^"]+)"\} (\S+)$`)
 
 // keyHistogram sums the nodes' sspr_portal_key_to_page_seconds.
-func keyHistogram(b *testing.B, nodes []*loadNode) histogram {
+func keyHistogram(b testing.TB, nodes []*loadNode) histogram {
 	b.Helper()
 	var h histogram
 	for _, n := range nodes {
