@@ -97,16 +97,20 @@ func (a *action) password() error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), directoryTimeout)
 	defer cancel()
 	err := a.s.dir.SetPassword(dctx, user, p1)
+	// A refusal's or a failure's record is retried through a store that
+	// is slow or away, within its own deadline, like a success's.
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), directoryTimeout)
+	defer acancel()
 	var pe *directory.PolicyError
 	switch {
 	case errors.As(err, &pe):
-		a.s.audit(ctx, "reset.password", user, a.addr, "refused-"+string(pe.Reason), "", a.st.ses.ID)
+		a.s.auditRetrying(actx, "reset.password", user, a.addr, "refused-"+string(pe.Reason), "", a.st.ses.ID)
 		a.s.m.resets.WithLabelValues("refused").Inc()
 		a.s.log.Info("portal: new password refused by the directory", "user", user, "reset_id", a.st.ses.ID, "reason", string(pe.Reason))
 		a.st.flow.Policy = string(pe.Reason)
 		return a.show([]fieldError{{"password", "password.refused"}})
 	case err != nil:
-		a.s.audit(ctx, "reset.password", user, a.addr, "error", "", a.st.ses.ID)
+		a.s.auditRetrying(actx, "reset.password", user, a.addr, "error", "", a.st.ses.ID)
 		a.s.m.resets.WithLabelValues("error").Inc()
 		a.s.log.Error("portal: password write failed", "user", user, "reset_id", a.st.ses.ID, "err", err)
 		a.st.flow.Notice = "error.directory"

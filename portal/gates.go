@@ -390,7 +390,9 @@ func (s *Server) runCall(id, user, addr, number string, req ivr.Request, h callH
 		close(steps)
 		<-stepsDone
 		decided(v.Result)
-		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+		// The call's record waits out a store that is slow or away for as
+		// long as a password write would.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(s.ctx), directoryTimeout)
 		defer acancel()
 		res := string(validResult(v.Result))
 		s.auditRetrying(actx, "call", user, addr, res, v.CallID, id)
