@@ -507,9 +507,8 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 	}
 	user := st.ses.Username
 	s.log.Info("portal: verification call ended", "reset_id", id, "user", user, "result", string(res))
-	// The page shows the result now; what follows (the gate's record,
-	// the next step) reaches it with the second announcement.
-	s.publish(id)
+	// The page learns the result with what follows from it (the gate's
+	// record, a lockout), never before.
 	defer s.publish(id)
 	editing := st.ses.Kind == store.KindRegister && st.flow.Editing == string(workflow.Phone)
 	if st.ses.State != store.StateActive || (!editing && st.prog.Index != idx) {
