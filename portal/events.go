@@ -71,10 +71,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(s.status(r, st))
 		if string(b) != string(last) {
 			last = b
-			if _, err := w.Write([]byte("retry: 2000\ndata: " + string(b) + "\n\n")); err != nil {
-				return false
-			}
-			fl.Flush()
 			if c := st.flow.Call; c != nil {
 				if c.Running {
 					sawRunning = true
@@ -83,6 +79,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 					sawRunning = false
 				}
 			}
+			if _, err := w.Write([]byte("retry: 2000\ndata: " + string(b) + "\n\n")); err != nil {
+				return false
+			}
+			fl.Flush()
 		}
 		return st.ses.State == store.StateActive
 	}

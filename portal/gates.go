@@ -535,18 +535,16 @@ func (s *Server) callEnded(id string, idx, attempt int, g workflow.Gate, addr st
 		return nil
 	case ivr.FraudReported:
 		s.m.fraud.Inc()
-		if err := s.failGate(ctx, st, idx, g, addr, string(res), "", false); err != nil {
-			return err
+		// The lock first: the gate's failure ends the session, and the
+		// page, which may then start again at once, must find it locked.
+		if st.ses.Kind != store.KindRegister {
+			lo, err := s.st.Lock(ctx, user, s.cfg.Lockout, s.now())
+			if err != nil {
+				return err
+			}
+			s.lockedOut(ctx, st, addr, lo, "fraud")
 		}
-		if st.ses.Kind == store.KindRegister {
-			return nil
-		}
-		lo, err := s.st.Lock(ctx, user, s.cfg.Lockout, s.now())
-		if err != nil {
-			return err
-		}
-		s.lockedOut(ctx, st, addr, lo, "fraud")
-		return nil
+		return s.failGate(ctx, st, idx, g, addr, string(res), "", false)
 	}
 	if res == ivr.WrongInput {
 		if st.ses.Kind != store.KindRegister {

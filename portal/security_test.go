@@ -697,6 +697,13 @@ func TestCrossOriginRefused(t *testing.T) {
 	e.press(b.match() + "#")
 	b.waitFor(e.msg("password.title"))
 	id := b.sessionID()
+	// The call's own record follows the hang-up, after the page moved on.
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(e.audit(""), "call:confirmed"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no call record: %v", e.audit(""))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	auditBefore := len(e.audit(""))
 	calls := len(e.ver.placed())
 
