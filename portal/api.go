@@ -590,7 +590,8 @@ func (s *Server) apiUpdate(ctx context.Context, id string, fn func(*store.Sessio
 // apiView is the verification as the API shows it.
 func (s *Server) apiView(ses store.Session, d apiVerification) apiStatus {
 	out := apiStatus{ID: ses.ID, Mode: d.Mode, Match: d.Match, Result: d.Result, Created: ses.Created, Ended: d.Ended, Expires: ses.Expires}
-	stale := d.Running && s.now().Sub(d.Started) > s.cfg.CallTimeout+time.Minute
+	// The call's node died (or the call outlived any call): it failed.
+	stale := s.stale(&callState{Running: d.Running, Node: d.Node, Started: d.Started})
 	switch {
 	case ses.State == store.StateCompleted:
 		out.Status = apiConfirmed

@@ -189,3 +189,31 @@ func countAudit(t *testing.T, st store.Store, id, event, outcome string) int {
 	}
 	return n
 }
+
+// TestAPINodeLoss: a verification whose call's node crashed reads as
+// failed on another node once that node has missed its beats, as the
+// portal's pages do, rather than "ringing" until the call timeout.
+func TestAPINodeLoss(t *testing.T) {
+	clk := newClock()
+	cfg := apiConfig()
+	a := newEnvWith(t, cfg, func(d *Deps) { d.Now = clk.now })
+	b := newPeer(t, a, cfg, clk.now)
+	a.register("alice", aliceNumber, "", nil)
+	id := a.create(`{"user": "alice", "mode": "confirm"}`).str("id")
+	a.waitStatus(id, "ringing")
+
+	// A alive: its call stays ringing on B however long it rings.
+	clk.add(3 * lostAfterBeats * beatEvery)
+	waitBeat(t, a.st, a.s.node, clk.now())
+	if got := b.api("GET", "/api/v1/verifications/"+id, mimToken, "", ""); got.str("status") != "ringing" {
+		t.Fatalf("while A beats, B reads %s", got.raw)
+	}
+
+	// A crashes.
+	a.s.live.stop()
+	clk.add((lostAfterBeats + 1) * beatEvery)
+	got := b.waitStatus(id, "failed")
+	if got.str("result") != "failed" {
+		t.Fatalf("after A's crash, B reads %s", got.raw)
+	}
+}
