@@ -102,8 +102,17 @@ func (s *Server) pass(ctx context.Context, st *sessionState, idx int, g workflow
 		return err
 	}
 	s.m.gates.WithLabelValues(string(st.ses.Kind), string(g.Kind), "passed").Inc()
-	s.audit(ctx, "gate."+string(g.Kind), st.ses.Username, addr, "passed", callID, st.ses.ID)
+	s.auditGate(ctx, st, g, addr, "passed", callID)
 	return s.enter(ctx, st.ses.ID, addr)
+}
+
+// auditGate records a gate's result: retried through a store that is
+// slow or away (the gate's result itself is already recorded), within
+// its own deadline.
+func (s *Server) auditGate(ctx context.Context, st *sessionState, g workflow.Gate, addr, outcome, callID string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), directoryTimeout)
+	defer cancel()
+	s.auditRetrying(actx, "gate."+string(g.Kind), st.ses.Username, addr, outcome, callID, st.ses.ID)
 }
 
 // failGate records that gate idx failed, which ends the session; counted
@@ -113,7 +122,7 @@ func (s *Server) failGate(ctx context.Context, st *sessionState, idx int, g work
 		return err
 	}
 	s.m.gates.WithLabelValues(string(st.ses.Kind), string(g.Kind), "failed").Inc()
-	s.audit(ctx, "gate."+string(g.Kind), st.ses.Username, addr, outcome, callID, st.ses.ID)
+	s.auditGate(ctx, st, g, addr, outcome, callID)
 	if err := s.st.Fail(ctx, st.ses.ID, s.now()); err != nil && !errors.Is(err, store.ErrClosed) {
 		return err
 	}
