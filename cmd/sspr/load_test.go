@@ -503,31 +503,29 @@ func (bed *loadBed) setup(b testing.TB, prefix string, n, rate, nodes int) *roun
 // followed, a connection per journey's stream.
 func loadClient() *http.Client {
 	tr := &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: time.Minute}
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &http.Client{Transport: tr, CheckRedirect: noRedirect}
 }
 
-func (bed *loadBed) runResets(b testing.TB, prefix string, n, rate, nodes int) loadReport {
-	r := bed.setup(b, prefix, n, rate, nodes)
+// noRedirect makes a client return redirects rather than follow them.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// drive runs one journey per user of the round, started at rate per
+// second, each in its own goroutine, and reports how they went and what
+// the nodes spent on them, once every call is over.
+func drive(b testing.TB, r *round, rate int, journey func(i int, user string) error) loadReport {
+	n := len(r.users)
 	base := nodesUsage(b, r.nodes)
-	keys0 := keyHistogram(b, r.nodes)
 	mem := sample(r.nodes)
 	rep := loadReport{n: n}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	tr := loadClient().Transport
-	profiled := profile(b, r.nodes[0], time.Duration(n)*time.Second/time.Duration(rate), prefix)
-	defer profiled()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	start := time.Now()
 	var lastEnd atomic.Int64
 	for i, user := range r.users {
 		<-tick.C
 		wg.Go(func() {
-			jar, _ := cookiejar.New(nil)
-			c := &http.Client{Transport: tr, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			// Each request of the reset to the next node in turn.
-			node := func(k int) string { return r.nodes[(i+k)%len(r.nodes)].portal }
-			if err := resetOnce(c, node, user, "Load-New-Passw0rd-"+user); err != nil {
+			if err := journey(i, user); err != nil {
 				rep.fail(&mu, user+": "+err.Error())
 				return
 			}
@@ -545,11 +543,28 @@ func (bed *loadBed) runResets(b testing.TB, prefix string, n, rate, nodes int) l
 	rep.cpuPerCall = (end.cpu - base.cpu) / time.Duration(n)
 	rep.rssPerCall = float64(peak-base.rss) / float64(n)
 	waitCallsOver(b, r.nodes)
+	return rep
+}
+
+func (bed *loadBed) runResets(b testing.TB, prefix string, n, rate, nodes int) loadReport {
+	r := bed.setup(b, prefix, n, rate, nodes)
+	keys0 := keyHistogram(b, r.nodes)
+	tr := loadClient().Transport
+	profiled := profile(b, r.nodes[0], time.Duration(n)*time.Second/time.Duration(rate), prefix)
+	defer profiled()
+	rep := drive(b, r, rate, func(i int, user string) error {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Transport: tr, Jar: jar, CheckRedirect: noRedirect}
+		// Each request of the reset to the next node in turn.
+		node := func(k int) string { return r.nodes[(i+k)%len(r.nodes)].portal }
+		return resetOnce(c, node, user, "Load-New-Passw0rd-"+user)
+	})
 	keepMetrics(b, r.nodes, prefix)
 	keys := keyHistogram(b, r.nodes).minus(keys0)
 	rep.keySamples = int(keys.count)
 	rep.keyP50, rep.keyP99 = keys.quantile(0.5), keys.quantile(0.99)
-	checkResetAudit(b, r, n)
+	// One complete record set per reset, and no session left active.
+	checkAudit(b, r, []string{"call:confirmed", "gate.phone:passed", "reset.password:ok", "reset.start:ok"}, true)
 	return rep
 }
 
@@ -629,15 +644,12 @@ func loadPost(c *http.Client, u string, form url.Values) (*http.Response, error)
 	return res, nil
 }
 
-// checkResetAudit: exactly one complete record set per reset, and no
-// session left active.
-func checkResetAudit(b testing.TB, r *round, n int) {
-	want := []string{"call:confirmed", "gate.phone:passed", "reset.password:ok", "reset.start:ok"}
-	checkAudit(b, r, n, want, func(rec store.Record) bool { return rec.Event == "call" })
-}
-
-func checkAudit(b testing.TB, r *round, n int, want []string, needsCallID func(store.Record) bool) {
+// checkAudit: the audit log holds exactly one record set, want, per
+// user, each with its session, and every call record has its call's ID;
+// with sessionsEnded, every session has ended.
+func checkAudit(b testing.TB, r *round, want []string, sessionsEnded bool) {
 	b.Helper()
+	n := len(r.users)
 	recs, err := r.st.List(context.Background(), store.Filter{})
 	if err != nil {
 		b.Fatal(err)
@@ -646,7 +658,7 @@ func checkAudit(b testing.TB, r *round, n int, want []string, needsCallID func(s
 	users := map[string]map[string]bool{}
 	for _, rec := range recs {
 		if rec.ResetID == "" {
-			b.Errorf("a record without its reset: %s %s:%s", rec.User, rec.Event, rec.Outcome)
+			b.Errorf("a record without its session: %s %s:%s", rec.User, rec.Event, rec.Outcome)
 			continue
 		}
 		sets[rec.ResetID] = append(sets[rec.ResetID], rec.Event+":"+rec.Outcome)
@@ -654,7 +666,7 @@ func checkAudit(b testing.TB, r *round, n int, want []string, needsCallID func(s
 			users[rec.User] = map[string]bool{}
 		}
 		users[rec.User][rec.ResetID] = true
-		if needsCallID(rec) && rec.CallID == "" {
+		if rec.Event == "call" && rec.CallID == "" {
 			b.Errorf("%s: a call record without the call's ID", rec.User)
 		}
 	}
@@ -663,12 +675,15 @@ func checkAudit(b testing.TB, r *round, n int, want []string, needsCallID func(s
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			if bad++; bad <= 5 {
-				b.Errorf("reset %s: audit %v, want %v", id, got, want)
+				b.Errorf("session %s: audit %v, want %v", id, got, want)
 			}
 		}
 	}
 	if len(sets) != n || len(users) != n {
 		b.Errorf("audit: %d record sets for %d users, want %d and %d", len(sets), len(users), n, n)
+	}
+	if !sessionsEnded {
+		return
 	}
 	db, err := sql.Open("pgx", r.dsn)
 	if err != nil {
@@ -686,40 +701,11 @@ func checkAudit(b testing.TB, r *round, n int, want []string, needsCallID func(s
 
 func (bed *loadBed) runAPI(b testing.TB, prefix string, n, rate int) loadReport {
 	r := bed.setup(b, prefix, n, rate, 1)
-	node := r.nodes[0]
-	base := nodesUsage(b, r.nodes)
-	mem := sample(r.nodes)
-	rep := loadReport{n: n}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	c := loadClient()
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	start := time.Now()
-	var lastEnd atomic.Int64
-	for _, user := range r.users {
-		<-tick.C
-		wg.Go(func() {
-			if err := apiOnce(c, node.portal, user); err != nil {
-				rep.fail(&mu, user+": "+err.Error())
-				return
-			}
-			mu.Lock()
-			rep.completed++
-			mu.Unlock()
-			lastEnd.Store(int64(time.Since(start)))
-		})
-	}
-	tick.Stop()
-	wg.Wait()
-	rep.elapsed = time.Duration(lastEnd.Load())
-	peak := mem.end()
-	end := nodesUsage(b, r.nodes)
-	rep.cpuPerCall = (end.cpu - base.cpu) / time.Duration(n)
-	rep.rssPerCall = float64(peak-base.rss) / float64(n)
-	waitCallsOver(b, r.nodes)
+	rep := drive(b, r, rate, func(_ int, user string) error { return apiOnce(c, r.nodes[0].portal, user) })
 	// A verification stays active until it expires: the API reads the
 	// verdict from it. Only the records are checked.
-	checkAPIAudit(b, r, n)
+	checkAudit(b, r, []string{"api.verification:accepted", "call:confirmed"}, false)
 	return rep
 }
 
@@ -760,34 +746,6 @@ func apiOnce(c *http.Client, base, user string) error {
 		}
 	}
 	return errors.New("no verdict within 4 minutes")
-}
-
-func checkAPIAudit(b testing.TB, r *round, n int) {
-	b.Helper()
-	recs, err := r.st.List(context.Background(), store.Filter{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sets := map[string][]string{}
-	for _, rec := range recs {
-		sets[rec.ResetID] = append(sets[rec.ResetID], rec.Event+":"+rec.Outcome)
-		if rec.Event == "call" && rec.CallID == "" {
-			b.Errorf("%s: a call record without the call's ID", rec.User)
-		}
-	}
-	want := []string{"api.verification:accepted", "call:confirmed"}
-	bad := 0
-	for id, got := range sets {
-		slices.Sort(got)
-		if id == "" || !slices.Equal(got, want) {
-			if bad++; bad <= 5 {
-				b.Errorf("verification %q: audit %v, want %v", id, got, want)
-			}
-		}
-	}
-	if len(sets) != n {
-		b.Errorf("audit: %d record sets, want %d", len(sets), n)
-	}
 }
 
 // profile, when SSPR_LOAD_PROFILE names a directory, takes a 15 s CPU
