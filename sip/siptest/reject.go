@@ -60,23 +60,6 @@ func SIPpReject(t testing.TB, code int, reason string) *SIPpPeer {
 		MediaAddr: hostPort(mediaPort),
 		dir:       dir,
 	}
-	args := []string{
-		"-sf", sippScenario,
-		"-i", loopback, "-p", strconv.Itoa(sipPort),
-		"-mi", loopback, "-mp", strconv.Itoa(mediaPort),
-		"-ci", loopback, "-cp", strconv.Itoa(ctrlPort),
-		"-nostdin", "-aa", "-pause_msg_ign",
-		"-trace_msg", "-message_file", sippMessages,
-		"-trace_err", "-error_file", sippErrors,
-		"-trace_logs", "-log_file", sippActions,
-		"-trace_stat", "-stf", sippStats, "-fd", "200ms",
-		"-trace_screen", "-screen_file", sippScreen,
-	}
-	logs := []string{filepath.Join(dir, sippErrors), filepath.Join(dir, sippMessages)}
-	tailOnFailure(t, "SIPp "+string(sc.Mode), logs...)
-	p.proc = start(t, "sipp", false, dir, filepath.Join(dir, sippOutput), path, args...)
-	if err := p.proc.waitReady(bound("udp", sipPort)); err != nil {
-		t.Fatalf("siptest: %v\n%s", err, logTails(append(logs, filepath.Join(dir, sippOutput))...))
-	}
+	p.run(t, path, sc.Mode, sipPort, ctrlPort, mediaPort)
 	return p
 }

@@ -211,6 +211,18 @@ func SIPp(t testing.TB, cfg UAS) *SIPpPeer {
 		EventPT:   cfg.EventPT,
 		dir:       dir,
 	}
+	var extra []string
+	if sc.Mode == Echo {
+		extra = append(extra, "-rtp_echo")
+	}
+	p.run(t, path, sc.Mode, sipPort, ctrlPort, mediaPort, extra...)
+	return p
+}
+
+// run starts SIPp on the scenario in p's directory, with its traces
+// there, and waits until it listens; extra are more arguments.
+func (p *SIPpPeer) run(t testing.TB, path string, mode Mode, sipPort, ctrlPort, mediaPort int, extra ...string) {
+	t.Helper()
 	args := []string{
 		"-sf", sippScenario,
 		"-i", loopback, "-p", strconv.Itoa(sipPort),
@@ -226,18 +238,15 @@ func SIPp(t testing.TB, cfg UAS) *SIPpPeer {
 		"-trace_stat", "-stf", sippStats, "-fd", "200ms",
 		"-trace_screen", "-screen_file", sippScreen,
 	}
-	if sc.Mode == Echo {
-		args = append(args, "-rtp_echo")
-	}
+	args = append(args, extra...)
 	// SIPp's output is its screen: the statistics when it ends, or why
 	// it did not start.
-	logs := []string{filepath.Join(dir, sippErrors), filepath.Join(dir, sippMessages)}
-	tailOnFailure(t, "SIPp "+string(sc.Mode), logs...)
-	p.proc = start(t, "sipp", false, dir, filepath.Join(dir, sippOutput), path, args...)
+	logs := []string{filepath.Join(p.dir, sippErrors), filepath.Join(p.dir, sippMessages)}
+	tailOnFailure(t, "SIPp "+string(mode), logs...)
+	p.proc = start(t, "sipp", false, p.dir, filepath.Join(p.dir, sippOutput), path, args...)
 	if err := p.proc.waitReady(bound("udp", sipPort)); err != nil {
-		t.Fatalf("siptest: %v\n%s", err, logTails(append(logs, filepath.Join(dir, sippOutput))...))
+		t.Fatalf("siptest: %v\n%s", err, logTails(append(logs, filepath.Join(p.dir, sippOutput))...))
 	}
-	return p
 }
 
 // Stop ends SIPp now (SIGTERM, then SIGKILL), so that its final statistics
