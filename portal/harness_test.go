@@ -248,17 +248,24 @@ func newEnvWith(t *testing.T, cfg Config, set func(*Deps)) *env {
 	if set != nil {
 		set(&deps)
 	}
-	e.s, err = New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
+	e.serve(cfg, deps)
+	return e
+}
+
+// serve starts e's Server with cfg and deps on an httptest server, both
+// closed when the test ends.
+func (e *env) serve(cfg Config, deps Deps) {
+	e.t.Helper()
+	var err error
+	if e.s, err = New(cfg, deps); err != nil {
+		e.t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(e.s.Handler())
-	t.Cleanup(func() {
+	e.t.Cleanup(func() {
 		e.srv.CloseClientConnections()
 		e.srv.Close()
 		_ = e.s.Close()
 	})
-	return e
 }
 
 // register stores a registration directly, as a finished registration

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,16 +34,7 @@ func newNode(t *testing.T, cfg Config, st store.Store, dir *fakeDir, auto *autoV
 		e.ver.ring, e.ver.answered = make(chan struct{}), make(chan struct{})
 		v = e.ver
 	}
-	var err error
-	if e.s, err = New(cfg, Deps{Store: st, Directory: dir, Verifier: v}); err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(e.s.Handler())
-	t.Cleanup(func() {
-		e.srv.CloseClientConnections()
-		e.srv.Close()
-		_ = e.s.Close()
-	})
+	e.serve(cfg, Deps{Store: st, Directory: dir, Verifier: v})
 	return e
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +19,7 @@ import (
 func newPeer(t *testing.T, e *env, cfg Config, now func() time.Time) *env {
 	t.Helper()
 	p := &env{t: t, st: e.st, dir: e.dir, ver: newFakeVerifier()}
-	var err error
-	if p.s, err = New(cfg, Deps{Store: e.st, Directory: e.dir, Verifier: p.ver, Now: now}); err != nil {
-		t.Fatal(err)
-	}
-	p.srv = httptest.NewServer(p.s.Handler())
-	t.Cleanup(func() {
-		p.srv.CloseClientConnections()
-		p.srv.Close()
-		_ = p.s.Close()
-	})
+	p.serve(cfg, Deps{Store: e.st, Directory: e.dir, Verifier: p.ver, Now: now})
 	return p
 }
 

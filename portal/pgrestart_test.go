@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -227,16 +226,7 @@ func TestPostgresRestart(t *testing.T) {
 	st := openPG(t, dsn)
 	ver := &restartVerifier{autoVerifier: autoVerifier{node: "a"}, held: "+447700900999", release: make(chan struct{})}
 	e := &env{t: t, st: st, dir: dir}
-	var err error
-	if e.s, err = New(cfg, Deps{Store: st, Directory: dir, Verifier: ver}); err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(e.s.Handler())
-	t.Cleanup(func() {
-		e.srv.CloseClientConnections()
-		e.srv.Close()
-		_ = e.s.Close()
-	})
+	e.serve(cfg, Deps{Store: st, Directory: dir, Verifier: ver})
 	en := func(key string) string { return e.s.cat.T("en", key) }
 
 	const workers = 4
