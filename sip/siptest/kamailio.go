@@ -92,6 +92,16 @@ func Kamailio(t testing.TB, cfg KamailioConfig) *KamailioPeer {
 		t.Fatalf("siptest: Kamailio config: %v", err)
 	}
 	p := &KamailioPeer{Addr: hostPort(port), URI: "sip:" + hostPort(port), Realm: Realm, dir: dir}
+	p.run(t, path, port)
+	return p
+}
+
+// run starts Kamailio on the configuration in p's directory, as the
+// first process of a PID namespace when it may, and waits until it
+// answers OPTIONS on port.
+func (p *KamailioPeer) run(t testing.TB, path string, port int) {
+	t.Helper()
+	dir := p.dir
 	logPath := filepath.Join(dir, kamailioLog)
 	tailOnFailure(t, "Kamailio", logPath)
 	// -DD: no daemon (the workers are still forked; they share its
@@ -113,7 +123,6 @@ func Kamailio(t testing.TB, cfg KamailioConfig) *KamailioPeer {
 	if err := p.proc.waitReady(func() bool { return udp() && optionsOK(p.Addr) }); err != nil {
 		t.Fatalf("siptest: %v\n%s", err, logTails(logPath))
 	}
-	return p
 }
 
 // TrunkURI returns the SIP URI that reaches user through the trunk, e.g.

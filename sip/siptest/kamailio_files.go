@@ -3,7 +3,6 @@ package siptest
 import (
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -57,18 +56,6 @@ func KamailioFromFiles(t testing.TB, f KamailioFiles) *KamailioPeer {
 		t.Fatal(err)
 	}
 	p := &KamailioPeer{Addr: f.Addr, URI: "sip:" + f.Addr, dir: dir}
-	logPath := filepath.Join(dir, kamailioLog)
-	tailOnFailure(t, "Kamailio", logPath)
-	// As in Kamailio: foreground, log to stderr, small memory pools, in
-	// a PID namespace when possible.
-	args := []string{path, "-f", kamailioConfig, "-DD", "-E", "-m", "32", "-M", "8", "-Y", "run", "-P", "run/kamailio.pid", "-w", "."}
-	if unshare, err := exec.LookPath("unshare"); err == nil && os.Geteuid() == 0 {
-		args = append([]string{unshare, "--pid", "--kill-child=SIGTERM"}, args...)
-	}
-	p.proc = start(t, "kamailio", true, dir, logPath, args[0], args[1:]...)
-	udp := bound("udp", port)
-	if err := p.proc.waitReady(func() bool { return udp() && optionsOK(p.Addr) }); err != nil {
-		t.Fatalf("siptest: %v\n%s", err, logTails(logPath))
-	}
+	p.run(t, path, port)
 	return p
 }
