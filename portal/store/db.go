@@ -29,17 +29,59 @@ type dialect struct {
 	forUpdate string
 	// lockMigrations serialises concurrent openers; "" if not needed.
 	lockMigrations string
+	// recordGate writes the result of gate of session id if the session
+	// is active and unexpired at nowUS, and marks the session updated,
+	// atomically; it returns the number of gate rows written (0 or 1).
+	recordGate func(ctx context.Context, db *sql.DB, id string, gate int, result string, nowUS int64) (int64, error)
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite"}
+	sqliteDialect   = dialect{name: "sqlite", recordGate: sqliteRecordGate}
 	postgresDialect = dialect{
 		name:           "postgres",
 		numbered:       true,
 		forUpdate:      " FOR UPDATE",
 		lockMigrations: "SELECT pg_advisory_xact_lock(7365707072)",
+		recordGate:     postgresRecordGate,
 	}
 )
+
+// postgresRecordGate is one statement, one round trip: the UPDATE checks
+// the session and locks its row (a concurrent Fail waits), the INSERT
+// writes the gate only if the UPDATE found the session usable.
+func postgresRecordGate(ctx context.Context, db *sql.DB, id string, gate int, result string, nowUS int64) (int64, error) {
+	res, err := db.ExecContext(ctx, `WITH live AS (
+			UPDATE sessions SET updated_us = $1 WHERE id = $2 AND state = 'active' AND expires_us > $1 RETURNING id)
+		INSERT INTO session_gates (session_id, gate, result, at_us) SELECT id, $3, $4, $1 FROM live
+		ON CONFLICT (session_id, gate) DO UPDATE SET result = excluded.result, at_us = excluded.at_us`,
+		nowUS, id, gate, result)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// sqliteRecordGate is two statements in a transaction; SQLite has no
+// UPDATE inside WITH, and its one connection makes the pair cheap.
+func sqliteRecordGate(ctx context.Context, db *sql.DB, id string, gate int, result string, nowUS int64) (int64, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET updated_us = ? WHERE id = ? AND state = 'active' AND expires_us > ?`, nowUS, id, nowUS)
+	if err != nil {
+		return 0, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO session_gates (session_id, gate, result, at_us) VALUES (?, ?, ?, ?)
+		ON CONFLICT (session_id, gate) DO UPDATE SET result = excluded.result, at_us = excluded.at_us`, id, gate, result, nowUS); err != nil {
+		return 0, err
+	}
+	return 1, tx.Commit()
+}
 
 // q rebinds the ? placeholders of query for the dialect.
 func (d dialect) q(query string) string {
@@ -255,40 +297,49 @@ func (s *DB) NewSession(ctx context.Context, n NewSession, now time.Time) (Sessi
 	return ses, nil
 }
 
-// Session implements Store.
+// Session implements Store. One statement reads the session with its
+// gates (one round trip, one snapshot): the portal reads a session on
+// nearly every step, so this is the store's hottest path.
 func (s *DB) Session(ctx context.Context, id string, now time.Time) (Session, error) {
 	defer s.observe("session", time.Now())
 	ses := Session{ID: id, Gates: map[int]string{}}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var kind, state string
-		var created, expires int64
-		var data string
-		err := tx.QueryRowContext(ctx, s.d.q(`SELECT kind, username, binding, created_us, expires_us, state, data, version
-			FROM sessions WHERE id = ?`), id).
-			Scan(&kind, &ses.Username, &ses.Binding, &created, &expires, &state, &data, &ses.Version)
-		if err != nil {
-			return err
-		}
-		ses.Kind, ses.State = Kind(kind), State(state)
-		if data != "" {
-			ses.Data = []byte(data)
-		}
-		ses.Created, ses.Expires = fromUS(created), fromUS(expires)
-		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT gate, result FROM session_gates WHERE session_id = ?`), id)
+	err := func() error {
+		rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT s.kind, s.username, s.binding, s.created_us, s.expires_us, s.state, s.data, s.version,
+			g.gate, g.result
+			FROM sessions s LEFT JOIN session_gates g ON g.session_id = s.id WHERE s.id = ?`), id)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		found := false
 		for rows.Next() {
-			var gate int
-			var result string
-			if err := rows.Scan(&gate, &result); err != nil {
+			var kind, state, data string
+			var created, expires int64
+			var gate sql.NullInt64
+			var result sql.NullString
+			if err := rows.Scan(&kind, &ses.Username, &ses.Binding, &created, &expires, &state, &data, &ses.Version, &gate, &result); err != nil {
 				return err
 			}
-			ses.Gates[gate] = result
+			if !found {
+				found = true
+				ses.Kind, ses.State = Kind(kind), State(state)
+				if data != "" {
+					ses.Data = []byte(data)
+				}
+				ses.Created, ses.Expires = fromUS(created), fromUS(expires)
+			}
+			if gate.Valid {
+				ses.Gates[int(gate.Int64)] = result.String
+			}
 		}
-		return rows.Err()
-	})
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !found {
+			return sql.ErrNoRows
+		}
+		return nil
+	}()
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("session: %w", ErrNotFound)
 	}
@@ -301,11 +352,11 @@ func (s *DB) Session(ctx context.Context, id string, now time.Time) (Session, er
 	return ses, nil
 }
 
-// usable checks, inside tx, that session id is active at now, locking its row.
-func (s *DB) usable(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+// usable checks that session id is active at now.
+func (s *DB) usable(ctx context.Context, id string, now time.Time) error {
 	var state string
 	var expires int64
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT state, expires_us FROM sessions WHERE id = ?`+s.d.forUpdate), id).Scan(&state, &expires)
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT state, expires_us FROM sessions WHERE id = ?`), id).Scan(&state, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return ErrNotFound
@@ -319,52 +370,48 @@ func (s *DB) usable(ctx context.Context, tx *sql.Tx, id string, now time.Time) e
 	return nil
 }
 
-// RecordGate implements Store.
+// whyNot says why a statement guarded by "active and unexpired at now"
+// changed no row of session id: the session's own reason, or, if it is
+// usable after all, other (it changed in between).
+func (s *DB) whyNot(ctx context.Context, id string, now time.Time, other error) error {
+	if err := s.usable(ctx, id, now); err != nil {
+		return err
+	}
+	return other
+}
+
+// RecordGate implements Store. On PostgreSQL it is one statement: the
+// session's row is locked by the UPDATE that checks it is usable, and the
+// gate's row written in the same round trip.
 func (s *DB) RecordGate(ctx context.Context, id string, gate int, result string, now time.Time) error {
 	defer s.observe("record_gate", time.Now())
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.usable(ctx, tx, id, now); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, s.d.q(`INSERT INTO session_gates (session_id, gate, result, at_us) VALUES (?, ?, ?, ?)
-			ON CONFLICT (session_id, gate) DO UPDATE SET result = excluded.result, at_us = excluded.at_us`),
-			id, gate, result, us(now))
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, s.d.q(`UPDATE sessions SET updated_us = ? WHERE id = ?`), us(now), id)
-		return err
-	})
+	n, err := s.d.recordGate(ctx, s.db, id, gate, result, us(now))
+	if err == nil && n != 1 {
+		err = s.whyNot(ctx, id, now, ErrClosed)
+	}
 	return wrapSession("record gate", err)
 }
 
-// SaveData implements Store.
+// SaveData implements Store: one statement, which changes the row only
+// if the session is usable and still at version.
 func (s *DB) SaveData(ctx context.Context, id string, version int64, data []byte, now time.Time) (int64, error) {
 	defer s.observe("save_data", time.Now())
-	var next int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.usable(ctx, tx, id, now); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, s.d.q(`UPDATE sessions SET data = ?, version = version + 1, updated_us = ?
-			WHERE id = ? AND version = ?`), string(data), us(now), id, version)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n != 1 {
-			return ErrConflict
-		}
-		next = version + 1
-		return nil
-	})
+	res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE sessions SET data = ?, version = version + 1, updated_us = ?
+		WHERE id = ? AND version = ? AND state = 'active' AND expires_us > ?`), string(data), us(now), id, version, us(now))
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err == nil && n != 1 {
+		err = s.whyNot(ctx, id, now, ErrConflict)
+	}
 	if errors.Is(err, ErrConflict) {
 		return 0, fmt.Errorf("save session data: %w", err)
 	}
-	return next, wrapSession("save session data", err)
+	if err != nil {
+		return 0, wrapSession("save session data", err)
+	}
+	return version + 1, nil
 }
 
 // Complete implements Store.
@@ -394,12 +441,9 @@ func (s *DB) finish(ctx context.Context, id string, state State, now time.Time) 
 	if n == 1 {
 		return nil
 	}
-	// Say why not.
-	err = s.tx(ctx, func(tx *sql.Tx) error { return s.usable(ctx, tx, id, now) })
-	if err == nil {
-		err = ErrClosed // it changed in between: someone else finished it
-	}
-	return wrapSession(string(state)+" session", err)
+	// Say why not; usable after all means someone else finished it in
+	// between.
+	return wrapSession(string(state)+" session", s.whyNot(ctx, id, now, ErrClosed))
 }
 
 func wrapSession(op string, err error) error {

@@ -260,6 +260,10 @@ func testSessions(t *testing.T, s store.Store) {
 				t.Errorf("RecordGate of a used session: err = %v, want ErrClosed", err)
 			}
 		}
+		// ... and write nothing.
+		if got, err := s.Session(ctx, id, now.Add(6*time.Second)); err != nil || got.Gates[2] != "" {
+			t.Errorf("after a refused RecordGate: gates %v, err %v; want no gate 2", got.Gates, err)
+		}
 	}
 
 	const unknown = "AAAAAAAAAAAAAAAAAAAAAA"
