@@ -129,14 +129,16 @@ func sipRequest(t *testing.T, ip net.IP, method, ruri, addr string, wait time.Du
 }
 
 // TestKamailioDispatcher runs deploy/kamailio-dispatcher.cfg (after
-// `kamailio -c`) in front of three trunks, by priority: a dead one that
+// `kamailio -c`) in front of four trunks, by priority: a dead one that
 // never answers, which the OPTIONS probes must mark down before the calls;
-// one that refuses every call with 503; one that answers and sends '#' as
-// SIP INFO, which only reaches the caller through the proxy's
-// Record-Route. Two agents, two "nodes" with the proxy as their only trunk
-// (their keep-alives answered by it), call at the same time: both calls
-// must skip the dead trunk, fail over in Kamailio from the 503 to the
-// third trunk, get their own '#', and end cleanly, one by the node's BYE
+// one that refuses every call with 503; one that answers 408 Request
+// Timeout (a trunk whose own next hop timed out); one that answers and
+// sends '#' as SIP INFO, which only reaches the caller through the
+// proxy's Record-Route. Two agents, two "nodes" with the proxy as their
+// only trunk (their keep-alives answered by it), call at the same time:
+// both calls must skip the dead trunk, fail over in Kamailio from the 503
+// and then the 408 to the last trunk, get their own '#', and end
+// cleanly, one by the node's BYE
 // and one by the trunk's. Then the dead trunk, set active again, makes a
 // call time out on it and fail over, and is marked down again. Strangers
 // get 403, and are banned when they flood.
@@ -154,6 +156,7 @@ func TestKamailioDispatcher(t *testing.T) {
 	})
 
 	refuse := siptest.SIPpReject(t, 503, "Service Unavailable")
+	timeout := siptest.SIPpReject(t, 408, "Request Timeout")
 	// The callee waits 2 s for the caller's BYE after its '#', then hangs
 	// up itself.
 	answer := siptest.SIPp(t, siptest.UAS{Mode: siptest.Info, Digits: "#", Delay: 500 * time.Millisecond, CallTimeout: 2 * time.Second})
@@ -179,8 +182,8 @@ func TestKamailioDispatcher(t *testing.T) {
 	k := siptest.KamailioFromFiles(t, siptest.KamailioFiles{
 		Config: cfg,
 		Files: map[string]string{
-			"dispatcher.list": fmt.Sprintf("1 sip:%s 0 30 duid=dead\n1 sip:%s 0 20 duid=refuse\n1 sip:%s 0 10 duid=answer\n",
-				dead.addr, refuse.Addr, answer.Addr),
+			"dispatcher.list": fmt.Sprintf("1 sip:%s 0 30 duid=dead\n1 sip:%s 0 20 duid=refuse\n1 sip:%s 0 15 duid=timeout\n1 sip:%s 0 10 duid=answer\n",
+				dead.addr, refuse.Addr, timeout.Addr, answer.Addr),
 			// Only 127.0.0.1 is a node; 127.0.0.2 plays a stranger.
 			"address.list": "1 127.0.0.1 32 0 node\n",
 		},
@@ -189,7 +192,7 @@ func TestKamailioDispatcher(t *testing.T) {
 
 	// The probes find the dead trunk and mark it inactive; the others
 	// answer them and stay active.
-	want := map[string]string{dead.addr: "IP", refuse.Addr: "AP", answer.Addr: "AP"}
+	want := map[string]string{dead.addr: "IP", refuse.Addr: "AP", timeout.Addr: "AP", answer.Addr: "AP"}
 	var states map[string]string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		if states = trunkStates(t, kamcmd, ctl); maps.Equal(states, want) {
@@ -232,7 +235,7 @@ func TestKamailioDispatcher(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		peer *siptest.SIPpPeer
-	}{{"the 503 trunk", refuse}, {"the answering trunk", answer}} {
+	}{{"the 503 trunk", refuse}, {"the 408 trunk", timeout}, {"the answering trunk", answer}} {
 		st, err := waitFinished(tc.peer, 2, 5*time.Second)
 		if err != nil || st.Successful != 2 || st.Failed != 0 {
 			t.Errorf("%s: %+v, %v; want 2 calls run to their end", tc.name, st, err)
@@ -243,6 +246,15 @@ func TestKamailioDispatcher(t *testing.T) {
 	}
 	if n := strings.Count(refuse.Messages(), "SIP/2.0 503 Service Unavailable"); n != 2 {
 		t.Errorf("the 503 trunk refused %d INVITEs, want 2", n)
+	}
+	if n := strings.Count(timeout.Messages(), "SIP/2.0 408 Request Timeout"); n != 2 {
+		t.Errorf("the 408 trunk refused %d INVITEs, want 2", n)
+	}
+	// The log names the trunk that failed, not the first one tried.
+	for code, peer := range map[string]*siptest.SIPpPeer{"503": refuse, "408": timeout} {
+		if line := "trunk sip:" + peer.Addr + " answered " + code + ": next trunk"; strings.Count(k.Log(), line) != 2 {
+			t.Errorf("Kamailio logged %q %d times, want 2", line, strings.Count(k.Log(), line))
+		}
 	}
 	if n := dead.count("INVITE "); n != 0 {
 		t.Errorf("the dead trunk got %d INVITEs after it was marked down", n)
@@ -269,8 +281,10 @@ func TestKamailioDispatcher(t *testing.T) {
 	if st := trunkStates(t, kamcmd, ctl); st[dead.addr] != "IP" {
 		t.Errorf("after its timeout the dead trunk is %q, want IP", st[dead.addr])
 	}
-	if st, err := waitFinished(refuse, 3, 5*time.Second); err != nil || st.Successful != 3 {
-		t.Errorf("the 503 trunk: %+v, %v; want 3 calls refused", st, err)
+	for name, peer := range map[string]*siptest.SIPpPeer{"503": refuse, "408": timeout} {
+		if st, err := waitFinished(peer, 3, 5*time.Second); err != nil || st.Successful != 3 {
+			t.Errorf("the %s trunk: %+v, %v; want 3 calls refused", name, st, err)
+		}
 	}
 
 	t.Run("stranger", func(t *testing.T) {
