@@ -43,7 +43,8 @@ import (
 //	go test -run '^$' -bench 'Load' -benchtime 1x -timeout 60m ./cmd/sspr/
 //
 // SSPR_LOAD_RESETS sets the sizes (default 250,500,1000,2000),
-// SSPR_LOAD_RATE the journeys started per second (default 100),
+// SSPR_LOAD_RATE the journeys started per second (default 50: the
+// keys then come at 50 a second too, see docs/scaling.md),
 // SSPR_LOAD_NODES the number of sspr nodes sharing the database
 // (default 1; requests then go to the nodes in turn, as a load balancer
 // without sticky sessions sends them), SSPR_LOAD_PROFILE a directory for
@@ -427,7 +428,7 @@ func TestServeNodesAlternate(t *testing.T) {
 // may be left active.
 func BenchmarkLoadResets(b *testing.B) {
 	bed := newLoadBed(b)
-	rate := loadEnvInt(b, "SSPR_LOAD_RATE", 100)
+	rate := loadEnvInt(b, "SSPR_LOAD_RATE", 50)
 	nodes := loadEnvInt(b, "SSPR_LOAD_NODES", 1)
 	for i, n := range loadSizes(b) {
 		b.Run(fmt.Sprintf("resets=%d/nodes=%d", n, nodes), func(b *testing.B) {
@@ -444,7 +445,7 @@ func BenchmarkLoadResets(b *testing.B) {
 // 500 ms until each has its verdict.
 func BenchmarkLoadAPI(b *testing.B) {
 	bed := newLoadBed(b)
-	rate := loadEnvInt(b, "SSPR_LOAD_RATE", 100)
+	rate := loadEnvInt(b, "SSPR_LOAD_RATE", 50)
 	for i, n := range loadSizes(b) {
 		b.Run(fmt.Sprintf("calls=%d", n), func(b *testing.B) {
 			for b.Loop() {
