@@ -67,6 +67,8 @@ bench: test-deps ## benchmarks: the DTMF core, and its speed against spandsp on 
 	@awk -f .ci/ratio.awk /tmp/sspr-compare-purego.txt
 	@echo "== the media path, per packet"
 	$(GO) test -run '^$$' -bench . -benchmem ./sip/media/
+	@echo "== the store's session operations, one at a time (SQLite, PostgreSQL)"
+	$(GO) test -run '^$$' -bench SessionOps -benchmem ./portal/store/
 	@echo "== concurrent calls against SIPp (events only: SIPp's per-call media threads are the limit otherwise)"
 	SSPR_LOAD_CALLS=500,1000,2000 $(GO) test -run '^$$' -bench ConcurrentCalls -benchtime 1x -timeout 30m ./sip/
 	@echo "== concurrent calls against SIPp streaming audio both ways"
