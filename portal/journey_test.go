@@ -57,13 +57,8 @@ func TestResetMatch(t *testing.T) {
 	}
 	// The call's record is written once the call is over, which may be
 	// after the page moved on and the password was posted.
-	var recs []store.Record
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if recs, err = e.st.List(t.Context(), store.Filter{User: "alice", Event: "call"}); err != nil || len(recs) > 0 {
-			break
-		}
-	}
+	waitFor(t, func() bool { return slices.Contains(e.audit("alice"), "call:confirmed") })
+	recs, err := e.st.List(t.Context(), store.Filter{User: "alice", Event: "call"})
 	if err != nil || len(recs) != 1 || recs[0].CallID != "call-1" || recs[0].ResetID == "" || recs[0].Outcome != "confirmed" {
 		t.Fatalf("call records = %+v, %v; want one, confirmed, with the call's ID and the reset's", recs, err)
 	}
