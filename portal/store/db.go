@@ -29,58 +29,32 @@ type dialect struct {
 	forUpdate string
 	// lockMigrations serialises concurrent openers; "" if not needed.
 	lockMigrations string
-	// recordGate writes the result of gate of session id if the session
-	// is active and unexpired at nowUS, and marks the session updated,
-	// atomically; it returns the number of gate rows written (0 or 1).
-	recordGate func(ctx context.Context, db *sql.DB, id string, gate int, result string, nowUS int64) (int64, error)
+	// writableCTE: an UPDATE may run inside WITH, so that a statement can
+	// check and change one table and write another in one round trip.
+	writableCTE bool
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite", recordGate: sqliteRecordGate}
+	sqliteDialect   = dialect{name: "sqlite"}
 	postgresDialect = dialect{
 		name:           "postgres",
 		numbered:       true,
 		forUpdate:      " FOR UPDATE",
 		lockMigrations: "SELECT pg_advisory_xact_lock(7365707072)",
-		recordGate:     postgresRecordGate,
+		writableCTE:    true,
 	}
 )
 
-// postgresRecordGate is one statement, one round trip: the UPDATE checks
-// the session and locks its row (a concurrent Fail waits), the INSERT
-// writes the gate only if the UPDATE found the session usable.
-func postgresRecordGate(ctx context.Context, db *sql.DB, id string, gate int, result string, nowUS int64) (int64, error) {
-	res, err := db.ExecContext(ctx, `WITH live AS (
-			UPDATE sessions SET updated_us = $1 WHERE id = $2 AND state = 'active' AND expires_us > $1 RETURNING id)
-		INSERT INTO session_gates (session_id, gate, result, at_us) SELECT id, $3, $4, $1 FROM live
-		ON CONFLICT (session_id, gate) DO UPDATE SET result = excluded.result, at_us = excluded.at_us`,
-		nowUS, id, gate, result)
+// upsertGate ends the INSERT of a gate's result: a gate recorded again
+// keeps its latest result.
+const upsertGate = ` ON CONFLICT (session_id, gate) DO UPDATE SET result = excluded.result, at_us = excluded.at_us`
+
+// rowsAffected is res.RowsAffected, for a call's (res, err).
+func rowsAffected(res sql.Result, err error) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-// sqliteRecordGate is two statements in a transaction; SQLite has no
-// UPDATE inside WITH, and its one connection makes the pair cheap.
-func sqliteRecordGate(ctx context.Context, db *sql.DB, id string, gate int, result string, nowUS int64) (int64, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx, `UPDATE sessions SET updated_us = ? WHERE id = ? AND state = 'active' AND expires_us > ?`, nowUS, id, nowUS)
-	if err != nil {
-		return 0, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO session_gates (session_id, gate, result, at_us) VALUES (?, ?, ?, ?)
-		ON CONFLICT (session_id, gate) DO UPDATE SET result = excluded.result, at_us = excluded.at_us`, id, gate, result, nowUS); err != nil {
-		return 0, err
-	}
-	return 1, tx.Commit()
 }
 
 // q rebinds the ? placeholders of query for the dialect.
@@ -352,8 +326,10 @@ func (s *DB) Session(ctx context.Context, id string, now time.Time) (Session, er
 	return ses, nil
 }
 
-// usable checks that session id is active at now.
-func (s *DB) usable(ctx context.Context, id string, now time.Time) error {
+// whyNot says why a statement guarded by "active and unexpired at now"
+// changed no row of session id: the session's own reason, or, if it is
+// usable after all, other (it changed in between).
+func (s *DB) whyNot(ctx context.Context, id string, now time.Time, other error) error {
 	var state string
 	var expires int64
 	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT state, expires_us FROM sessions WHERE id = ?`), id).Scan(&state, &expires)
@@ -367,25 +343,34 @@ func (s *DB) usable(ctx context.Context, id string, now time.Time) error {
 	case State(state) != StateActive:
 		return ErrClosed
 	}
-	return nil
-}
-
-// whyNot says why a statement guarded by "active and unexpired at now"
-// changed no row of session id: the session's own reason, or, if it is
-// usable after all, other (it changed in between).
-func (s *DB) whyNot(ctx context.Context, id string, now time.Time, other error) error {
-	if err := s.usable(ctx, id, now); err != nil {
-		return err
-	}
 	return other
 }
 
-// RecordGate implements Store. On PostgreSQL it is one statement: the
-// session's row is locked by the UPDATE that checks it is usable, and the
-// gate's row written in the same round trip.
+// RecordGate implements Store. The UPDATE that checks the session is
+// usable also locks its row (a concurrent Fail waits) and marks it
+// updated; the gate is written only if it found the session.
 func (s *DB) RecordGate(ctx context.Context, id string, gate int, result string, now time.Time) error {
 	defer s.observe("record_gate", time.Now())
-	n, err := s.d.recordGate(ctx, s.db, id, gate, result, us(now))
+	at := us(now)
+	var n int64
+	var err error
+	if s.d.writableCTE {
+		// One statement, one round trip.
+		n, err = rowsAffected(s.db.ExecContext(ctx, `WITH live AS (
+				UPDATE sessions SET updated_us = $1 WHERE id = $2 AND state = 'active' AND expires_us > $1 RETURNING id)
+			INSERT INTO session_gates (session_id, gate, result, at_us) SELECT id, $3, $4, $1 FROM live`+upsertGate,
+			at, id, gate, result))
+	} else {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var err error
+			n, err = rowsAffected(tx.ExecContext(ctx, s.d.q(`UPDATE sessions SET updated_us = ? WHERE id = ? AND state = 'active' AND expires_us > ?`), at, id, at))
+			if err != nil || n != 1 {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, s.d.q(`INSERT INTO session_gates (session_id, gate, result, at_us) VALUES (?, ?, ?, ?)`+upsertGate), id, gate, result, at)
+			return err
+		})
+	}
 	if err == nil && n != 1 {
 		err = s.whyNot(ctx, id, now, ErrClosed)
 	}
@@ -396,12 +381,8 @@ func (s *DB) RecordGate(ctx context.Context, id string, gate int, result string,
 // if the session is usable and still at version.
 func (s *DB) SaveData(ctx context.Context, id string, version int64, data []byte, now time.Time) (int64, error) {
 	defer s.observe("save_data", time.Now())
-	res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE sessions SET data = ?, version = version + 1, updated_us = ?
-		WHERE id = ? AND version = ? AND state = 'active' AND expires_us > ?`), string(data), us(now), id, version, us(now))
-	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
-	}
+	n, err := rowsAffected(s.db.ExecContext(ctx, s.d.q(`UPDATE sessions SET data = ?, version = version + 1, updated_us = ?
+		WHERE id = ? AND version = ? AND state = 'active' AND expires_us > ?`), string(data), us(now), id, version, us(now)))
 	if err == nil && n != 1 {
 		err = s.whyNot(ctx, id, now, ErrConflict)
 	}
@@ -429,12 +410,8 @@ func (s *DB) Fail(ctx context.Context, id string, now time.Time) error {
 // finish moves an active, unexpired session to state in one statement, so
 // that of concurrent callers exactly one succeeds.
 func (s *DB) finish(ctx context.Context, id string, state State, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE sessions SET state = ?, updated_us = ?
-		WHERE id = ? AND state = 'active' AND expires_us > ?`), string(state), us(now), id, us(now))
-	if err != nil {
-		return fmt.Errorf("store: %s session: %w", state, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := rowsAffected(s.db.ExecContext(ctx, s.d.q(`UPDATE sessions SET state = ?, updated_us = ?
+		WHERE id = ? AND state = 'active' AND expires_us > ?`), string(state), us(now), id, us(now)))
 	if err != nil {
 		return fmt.Errorf("store: %s session: %w", state, err)
 	}
