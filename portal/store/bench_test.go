@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,23 +22,8 @@ func BenchmarkSessionOps(b *testing.B) {
 		name string
 		open func(b *testing.B) store.Store
 	}{
-		{"sqlite", func(b *testing.B) store.Store {
-			s, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "sspr.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
-		}},
-		{"postgres", func(b *testing.B) store.Store {
-			srv := pgtest.Start(b)
-			s, err := store.OpenPostgres(context.Background(), srv.NewDatabase(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
-		}},
+		{"sqlite", func(b *testing.B) store.Store { return openSQLite(b) }},
+		{"postgres", func(b *testing.B) store.Store { return openPostgres(b, pgtest.Start(b).NewDatabase(b)) }},
 	}
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {

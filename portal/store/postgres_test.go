@@ -8,7 +8,7 @@ import (
 	"github.com/sspr-project/sspr/portal/store/storetest"
 )
 
-func openPostgres(t *testing.T, dsn string) *store.DB {
+func openPostgres(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	s, err := store.OpenPostgres(t.Context(), dsn)
 	if err != nil {

@@ -10,19 +10,24 @@ import (
 	"github.com/sspr-project/sspr/portal/store/storetest"
 )
 
-func TestSQLite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "sspr.db"))
-		if err != nil {
-			t.Fatalf("OpenSQLite: %v", err)
+// openSQLite opens a new SQLite store in t's temporary directory, closed
+// when t ends.
+func openSQLite(t testing.TB) *store.DB {
+	t.Helper()
+	s, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "sspr.db"))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
 		}
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		return s
 	})
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openSQLite(t) })
 }
 
 // TestSQLiteReopen checks that the state survives a restart and that the
