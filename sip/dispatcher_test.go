@@ -138,10 +138,9 @@ func sipRequest(t *testing.T, ip net.IP, method, ruri, addr string, wait time.Du
 // only trunk (their keep-alives answered by it), call at the same time:
 // both calls must skip the dead trunk, fail over in Kamailio from the 503
 // and then the 408 to the last trunk, get their own '#', and end
-// cleanly, one by the node's BYE
-// and one by the trunk's. Then the dead trunk, set active again, makes a
-// call time out on it and fail over, and is marked down again. Strangers
-// get 403, and are banned when they flood.
+// cleanly, one by the node's BYE and one by the trunk's. Then the dead
+// trunk, set active again, makes a call time out on it and fail over, and
+// is marked down again. Strangers get 403, and are banned when they flood.
 func TestKamailioDispatcher(t *testing.T) {
 	kamailio, kamcmd := sbinary(t, "kamailio"), sbinary(t, "kamcmd")
 	shipped, err := os.ReadFile(dispatcherConfig)
@@ -157,6 +156,10 @@ func TestKamailioDispatcher(t *testing.T) {
 
 	refuse := siptest.SIPpReject(t, 503, "Service Unavailable")
 	timeout := siptest.SIPpReject(t, 408, "Request Timeout")
+	refusing := []struct {
+		answer string
+		peer   *siptest.SIPpPeer
+	}{{"503 Service Unavailable", refuse}, {"408 Request Timeout", timeout}}
 	// The callee waits 2 s for the caller's BYE after its '#', then hangs
 	// up itself.
 	answer := siptest.SIPp(t, siptest.UAS{Mode: siptest.Info, Digits: "#", Delay: 500 * time.Millisecond, CallTimeout: 2 * time.Second})
@@ -244,15 +247,13 @@ func TestKamailioDispatcher(t *testing.T) {
 			t.Errorf("%s was never probed", tc.name)
 		}
 	}
-	if n := strings.Count(refuse.Messages(), "SIP/2.0 503 Service Unavailable"); n != 2 {
-		t.Errorf("the 503 trunk refused %d INVITEs, want 2", n)
-	}
-	if n := strings.Count(timeout.Messages(), "SIP/2.0 408 Request Timeout"); n != 2 {
-		t.Errorf("the 408 trunk refused %d INVITEs, want 2", n)
-	}
-	// The log names the trunk that failed, not the first one tried.
-	for code, peer := range map[string]*siptest.SIPpPeer{"503": refuse, "408": timeout} {
-		if line := "trunk sip:" + peer.Addr + " answered " + code + ": next trunk"; strings.Count(k.Log(), line) != 2 {
+	for _, r := range refusing {
+		if n := strings.Count(r.peer.Messages(), "SIP/2.0 "+r.answer); n != 2 {
+			t.Errorf("the trunk answering %s refused %d INVITEs, want 2", r.answer, n)
+		}
+		// The log names the trunk that failed, not the first one tried.
+		code, _, _ := strings.Cut(r.answer, " ")
+		if line := "trunk sip:" + r.peer.Addr + " answered " + code + ": next trunk"; strings.Count(k.Log(), line) != 2 {
 			t.Errorf("Kamailio logged %q %d times, want 2", line, strings.Count(k.Log(), line))
 		}
 	}
@@ -281,9 +282,9 @@ func TestKamailioDispatcher(t *testing.T) {
 	if st := trunkStates(t, kamcmd, ctl); st[dead.addr] != "IP" {
 		t.Errorf("after its timeout the dead trunk is %q, want IP", st[dead.addr])
 	}
-	for name, peer := range map[string]*siptest.SIPpPeer{"503": refuse, "408": timeout} {
-		if st, err := waitFinished(peer, 3, 5*time.Second); err != nil || st.Successful != 3 {
-			t.Errorf("the %s trunk: %+v, %v; want 3 calls refused", name, st, err)
+	for _, r := range refusing {
+		if st, err := waitFinished(r.peer, 3, 5*time.Second); err != nil || st.Successful != 3 {
+			t.Errorf("the trunk answering %s: %+v, %v; want 3 calls refused", r.answer, st, err)
 		}
 	}
 
